@@ -1,0 +1,3 @@
+from dimnb.cli import main
+
+main()

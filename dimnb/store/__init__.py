@@ -1,0 +1,1 @@
+"""The two stores: the call store (DuckDB, immutable generations) and the state store (SQLite, WAL)."""

@@ -1,0 +1,154 @@
+"""The call store's schema, with its version and forward migrations.
+
+Times are ``TIMESTAMPTZ`` (UTC). Every call, segment, recording... is keyed by
+``call_id`` (a BIGINT assigned at load). No PRIMARY KEY constraints: DuckDB's
+ART indexes slow bulk loads, and the loaders enforce uniqueness themselves.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE meta (key VARCHAR, value VARCHAR);
+
+CREATE TABLE loads (
+    load_id BIGINT, system VARCHAR, kind VARCHAR, file VARCHAR, file_sha256 VARCHAR,
+    size_bytes BIGINT, loaded_at TIMESTAMPTZ, rows_read BIGINT, calls_added BIGINT,
+    duplicates BIGINT, quarantined BIGINT, recordings_linked BIGINT
+);
+
+CREATE TABLE quarantine (
+    load_id BIGINT, file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR
+);
+
+CREATE TABLE calls (
+    call_id BIGINT NOT NULL,
+    system VARCHAR NOT NULL,            -- 3cx / asterisk / freeswitch
+    source_id VARCHAR NOT NULL,         -- the phone system's own call id
+    start_time TIMESTAMPTZ NOT NULL,
+    answer_time TIMESTAMPTZ,
+    end_time TIMESTAMPTZ NOT NULL,
+    direction VARCHAR NOT NULL,         -- inbound / outbound / internal
+    from_party VARCHAR,                 -- number or extension that started the call
+    from_ext VARCHAR,
+    from_name VARCHAR,
+    to_party VARCHAR,                   -- what was dialled
+    to_ext VARCHAR,
+    final_party VARCHAR,                -- the party that answered last / was reached last
+    final_ext VARCHAR,
+    final_name VARCHAR,
+    ring_seconds DOUBLE,
+    talk_seconds DOUBLE,
+    duration_seconds DOUBLE,
+    outcome VARCHAR NOT NULL,           -- answered / missed / abandoned / voicemail / failed
+    segment_count INTEGER NOT NULL,
+    recordings_total INTEGER NOT NULL DEFAULT 0,
+    recordings_available INTEGER NOT NULL DEFAULT 0,
+    recordings_pending INTEGER NOT NULL DEFAULT 0,
+    load_id BIGINT,
+    source_file VARCHAR,
+    source_line BIGINT
+);
+
+CREATE TABLE segments (
+    call_id BIGINT NOT NULL,
+    seq INTEGER NOT NULL,               -- 1.. in call order
+    kind VARCHAR NOT NULL,              -- talk / ringing / queue / ivr / voicemail / hold / conference
+    start_time TIMESTAMPTZ,
+    answer_time TIMESTAMPTZ,
+    end_time TIMESTAMPTZ,
+    time_quality VARCHAR NOT NULL,      -- exact / derived (from recordings) / estimated
+    from_party VARCHAR, from_type VARCHAR, from_ext VARCHAR, from_name VARCHAR,
+    to_party VARCHAR, to_type VARCHAR, to_ext VARCHAR, to_name VARCHAR,
+    answered BOOLEAN,
+    reason VARCHAR                      -- how this segment began (transfer, divert, ...)
+);
+
+CREATE TABLE participants (
+    call_id BIGINT NOT NULL,
+    segment_seq INTEGER,
+    role VARCHAR NOT NULL,              -- caller / callee
+    party_type VARCHAR NOT NULL,        -- external / extension / queue / ring_group / ivr / voicemail / conference / other
+    number VARCHAR,
+    extension VARCHAR,
+    display_name VARCHAR,
+    login VARCHAR                       -- owner of the extension at the call's start (directory history)
+);
+
+CREATE TABLE conferences (
+    conference_id BIGINT NOT NULL,
+    call_id BIGINT NOT NULL,
+    room VARCHAR,
+    start_time TIMESTAMPTZ,
+    end_time TIMESTAMPTZ
+);
+
+CREATE TABLE conference_members (
+    conference_id BIGINT NOT NULL,
+    call_id BIGINT NOT NULL,
+    party VARCHAR,
+    party_type VARCHAR,
+    extension VARCHAR,
+    display_name VARCHAR,
+    login VARCHAR,
+    join_time TIMESTAMPTZ,
+    leave_time TIMESTAMPTZ
+);
+
+CREATE TABLE recordings (
+    recording_id BIGINT NOT NULL,
+    call_id BIGINT NOT NULL,
+    segment_seq INTEGER,                -- NULL for a conference recording
+    conference_id BIGINT,
+    system VARCHAR NOT NULL,
+    source_path VARCHAR NOT NULL,       -- where the phone system wrote it (absolute)
+    archive_path VARCHAR,               -- relative to the archive store, once archived
+    file_name VARCHAR NOT NULL,
+    format VARCHAR,
+    start_time TIMESTAMPTZ,
+    offset_seconds DOUBLE,              -- on the call's clock
+    duration_seconds DOUBLE,
+    size_bytes BIGINT,
+    checksum VARCHAR,                   -- sha256 of the original file
+    state VARCHAR NOT NULL,             -- pending_archive / available / missing
+    state_changed_at TIMESTAMPTZ
+);
+
+-- Derived from participants + the directory history; rebuilt by tagging.derive_access_tables.
+CREATE TABLE call_users (call_id BIGINT NOT NULL, login VARCHAR NOT NULL, via VARCHAR NOT NULL);
+CREATE TABLE call_tags (call_id BIGINT NOT NULL, group_name VARCHAR NOT NULL);
+
+-- Snapshot of the directory that the derived tables were computed from.
+CREATE TABLE dir_extensions (extension VARCHAR, login VARCHAR, valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ);
+CREATE TABLE dir_primary_groups (login VARCHAR, group_name VARCHAR, valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ);
+
+-- 3CX recording files seen in a recordings folder that no call explains.
+CREATE TABLE unmatched_files (system VARCHAR, path VARCHAR, reason VARCHAR, seen_at TIMESTAMPTZ);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1}
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "meta" not in tables:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring a writable call-store connection to ``SCHEMA_VERSION``; returns the version found."""
+    found = schema_version(con)
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this call store has schema version {found}, newer than this dimnb ({SCHEMA_VERSION}); upgrade dimnb"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        con.execute(MIGRATIONS[version])
+        con.execute("DELETE FROM meta WHERE key = 'schema_version'")
+        con.execute("INSERT INTO meta VALUES ('schema_version', $v)", {"v": str(version)})
+    return found

@@ -1,0 +1,179 @@
+"""The state store: SQLite in WAL mode, for small transactional data that must take effect at once.
+
+Users, extensions and group memberships (with effective dates), playback
+grants, password hashes, saved filters and the audit log. Many processes
+(dashboard kernels, the audio server, the CLI) read and write it; every read
+sees the last committed state, so a revoked grant is honoured by the next
+request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE users (
+    login TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT,
+    report_scope TEXT NOT NULL DEFAULT 'own'
+        CHECK (report_scope IN ('own', 'primary_group', 'member_groups', 'all')),
+    playback TEXT NOT NULL DEFAULT 'none'
+        CHECK (playback IN ('none', 'own', 'primary_group', 'member_groups', 'all')),
+    roles TEXT NOT NULL DEFAULT '',          -- comma-separated: auditor, admin
+    timezone TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    password_hash TEXT,
+    password_changed_at TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE groups (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    active INTEGER NOT NULL DEFAULT 1
+);
+
+-- valid_from inclusive, valid_to exclusive, ISO-8601 UTC; NULL means open-ended.
+CREATE TABLE extensions (
+    extension TEXT NOT NULL,
+    login TEXT NOT NULL REFERENCES users(login),
+    valid_from TEXT,
+    valid_to TEXT
+);
+CREATE INDEX extensions_by_login ON extensions(login);
+
+CREATE TABLE memberships (
+    login TEXT NOT NULL REFERENCES users(login),
+    group_name TEXT NOT NULL REFERENCES groups(name),
+    is_primary INTEGER NOT NULL DEFAULT 0,
+    valid_from TEXT,
+    valid_to TEXT
+);
+CREATE INDEX memberships_by_login ON memberships(login);
+
+CREATE TABLE directory_imports (
+    id INTEGER PRIMARY KEY,
+    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+
+CREATE TABLE saved_filters (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    filters TEXT NOT NULL,                  -- JSON
+    shared_group TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (owner, name)
+);
+
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    login TEXT,
+    kind TEXT NOT NULL,                     -- play / download / denied
+    recording_id INTEGER,
+    call_id INTEGER,
+    rule TEXT,
+    client TEXT,
+    user_agent TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1}
+
+
+class StateStore:
+    """Connections to the state store, one per thread, in autocommit mode.
+
+    Writes go through ``transaction()`` (``BEGIN IMMEDIATE``), so concurrent
+    writers queue on SQLite's lock (up to ``busy_timeout``) instead of failing.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = FULL")
+            con.execute("PRAGMA foreign_keys = ON")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        con = self.connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self.connection().execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> int:
+        """Bring the store to ``SCHEMA_VERSION``; returns the version found."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.transaction() as con:
+            found = int(con.execute("PRAGMA user_version").fetchone()[0])
+            if found > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"this state store has schema version {found}, newer than this dimnb ({SCHEMA_VERSION})"
+                )
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _split_statements(MIGRATIONS[version]):
+                    con.execute(statement)
+                con.execute(f"PRAGMA user_version = {version}")
+        return found
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a migration script into statements (``executescript`` would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,44 @@
+"""Both stores of one data directory, opened together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dimnb.datadir import DataDir, resolve_data_dir
+from dimnb.errors import NotInitialized
+from dimnb.store.callstore import CallStore
+from dimnb.store.statestore import StateStore
+
+
+@dataclass
+class Stores:
+    data: DataDir
+    calls: CallStore = field(init=False)
+    state: StateStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calls = CallStore(self.data.calls_dir)
+        self.state = StateStore(self.data.state_db)
+
+    @classmethod
+    def open(cls, data_dir: str | None = None, *, create: bool = False) -> "Stores":
+        """Open a data directory; with ``create`` make and migrate both stores first."""
+        stores = cls(resolve_data_dir(data_dir))
+        if create:
+            stores.initialize()
+        elif not (stores.state.exists() and stores.calls.exists()):
+            raise NotInitialized(
+                f"{stores.data.root} is not a dimnb data directory yet: run `dimnb init --data {stores.data.root}`"
+            )
+        else:
+            stores.state.migrate()
+        return stores
+
+    def initialize(self) -> None:
+        self.data.root.mkdir(parents=True, exist_ok=True)
+        self.state.migrate()
+        self.calls.initialize()
+
+    def close(self) -> None:
+        self.calls.close()
+        self.state.close()
