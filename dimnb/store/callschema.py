@@ -56,6 +56,7 @@ CREATE TABLE calls (
 CREATE TABLE segments (
     call_id BIGINT NOT NULL,
     seq INTEGER NOT NULL,               -- 1.. in call order
+    source_id VARCHAR,                  -- the system's id for this leg (3CX cdr_id, Asterisk uniqueid)
     kind VARCHAR NOT NULL,              -- talk / ringing / queue / ivr / voicemail / hold / conference
     start_time TIMESTAMPTZ,
     answer_time TIMESTAMPTZ,
@@ -65,17 +66,6 @@ CREATE TABLE segments (
     to_party VARCHAR, to_type VARCHAR, to_ext VARCHAR, to_name VARCHAR,
     answered BOOLEAN,
     reason VARCHAR                      -- how this segment began (transfer, divert, ...)
-);
-
-CREATE TABLE participants (
-    call_id BIGINT NOT NULL,
-    segment_seq INTEGER,
-    role VARCHAR NOT NULL,              -- caller / callee
-    party_type VARCHAR NOT NULL,        -- external / extension / queue / ring_group / ivr / voicemail / conference / other
-    number VARCHAR,
-    extension VARCHAR,
-    display_name VARCHAR,
-    login VARCHAR                       -- owner of the extension at the call's start (directory history)
 );
 
 CREATE TABLE conferences (

@@ -1,0 +1,282 @@
+"""``dimnb …`` commands. A thin layer: each command parses options and calls the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dimnb import access, model
+from dimnb.datadir import DATA_ENV
+from dimnb.errors import DimnbError
+from dimnb.store.stores import Stores
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    envvar=DATA_ENV,
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help=f"Data directory (both stores and the archive). Also ${DATA_ENV}.",
+)
+
+
+def _open(data_dir: str) -> Stores:
+    return Stores.open(data_dir)
+
+
+class DimnbGroup(click.Group):
+    """Shows a DimnbError as a plain message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DimnbError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=DimnbGroup)
+@click.version_option(package_name="dimnb")
+def main() -> None:
+    """dimnb: find, replay and audit recorded phone calls."""
+
+
+# ------------------------------------------------------------------------------------------ setup
+
+
+@main.command()
+@data_option
+def init(data_dir: str) -> None:
+    """Create (or migrate) the data directory: the call store and the state store."""
+    stores = Stores.open(data_dir, create=True)
+    click.echo(f"initialised {stores.data.root} (call store generation {stores.calls.current_generation()})")
+
+
+@main.command()
+@data_option
+def status(data_dir: str) -> None:
+    """What a data directory holds."""
+    stores = _open(data_dir)
+    counts = stores.calls.query(
+        "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM recordings), "
+        "(SELECT count(*) FROM recordings WHERE state = 'pending_archive'), "
+        "(SELECT count(*) FROM recordings WHERE state = 'missing'), (SELECT count(*) FROM quarantine), "
+        "(SELECT min(start_time) FROM calls), (SELECT max(start_time) FROM calls)"
+    )[0]
+    users = stores.state.connection().execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0]
+    click.echo(f"data directory: {stores.data.root}")
+    click.echo(f"call store generation: {stores.calls.current_generation()}")
+    click.echo(f"calls: {counts[0]} ({counts[5]} .. {counts[6]})")
+    click.echo(f"recordings: {counts[1]} ({counts[2]} pending archive, {counts[3]} missing)")
+    click.echo(f"quarantined rows: {counts[4]}")
+    click.echo(f"active users: {users}")
+
+
+# ------------------------------------------------------------------------------------------ directory
+
+
+@main.group()
+def directory() -> None:
+    """The company directory (users, groups, extensions, memberships)."""
+
+
+@directory.command("import")
+@data_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def directory_import(data_dir: str, file: str) -> None:
+    """Replace the directory with FILE (JSON or CSV; see docs/directory.md)."""
+    from dimnb.directory import import_directory
+    from dimnb.ingest.loader import sync_directory
+
+    stores = _open(data_dir)
+    summary = import_directory(stores.state, Path(file))
+    for line in summary.lines():
+        click.echo(line)
+    with stores.calls.write() as con:
+        sync_directory(con, stores)
+    click.echo(f"call tags re-derived (call store generation {stores.calls.current_generation()})")
+
+
+@main.group()
+def users() -> None:
+    """Users, passwords and grants."""
+
+
+@users.command("list")
+@data_option
+def users_list(data_dir: str) -> None:
+    """List users with their scopes."""
+    stores = _open(data_dir)
+    rows = stores.state.connection().execute(
+        "SELECT login, name, report_scope, playback, roles, active, password_hash IS NOT NULL AS has_password "
+        "FROM users ORDER BY login"
+    ).fetchall()
+    click.echo(f"{'login':<12} {'name':<24} {'report scope':<14} {'playback':<14} {'roles':<14} password")
+    for r in rows:
+        flag = "" if r["active"] else " (inactive)"
+        click.echo(
+            f"{r['login']:<12} {r['name'][:24]:<24} {r['report_scope']:<14} {r['playback']:<14} "
+            f"{r['roles'] or '-':<14} {'set' if r['has_password'] else 'not set'}{flag}"
+        )
+
+
+@users.command("set-password")
+@data_option
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+def users_set_password(data_dir: str, login: str, password_stdin: bool) -> None:
+    """Set LOGIN's password (prompted twice, never echoed)."""
+    from dimnb.directory import set_password
+
+    stores = _open(data_dir)
+    access.load_actor(stores.state, login)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.UsageError("a password needs at least 8 characters")
+    set_password(stores.state, login, password)
+    click.echo(f"password set for {login}")
+
+
+@users.command("grant")
+@data_option
+@click.argument("login")
+@click.option("--playback", type=click.Choice(model.PLAYBACK_GRANTS), help="Playback grant.")
+@click.option("--report-scope", type=click.Choice(model.REPORT_SCOPES), help="Which calls the user may list.")
+def users_grant(data_dir: str, login: str, playback: str | None, report_scope: str | None) -> None:
+    """Change a user's playback grant or report scope (takes effect on their next request)."""
+    from dimnb.directory import set_grants
+
+    stores = _open(data_dir)
+    set_grants(stores.state, login, playback=playback, report_scope=report_scope)
+    actor = access.load_actor(stores.state, login)
+    click.echo(f"{login}: report scope {actor.report_scope}, playback {actor.playback}")
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+@main.group()
+def load() -> None:
+    """Load call records (and link recordings) from a phone system."""
+
+
+def _print_summary(summary: Any) -> None:
+    for line in summary.lines():
+        click.echo(line)
+    if not summary.anything_read:
+        raise SystemExit(1)
+
+
+@load.command("3cx")
+@data_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--columns", help="Legacy CDR column order, 3CX field names comma-separated (default: the usual 27).")
+@click.option("--recordings", type=click.Path(exists=True, file_okay=False),
+              help="3CX recordings folder (default: Recordings/ next to each file).")
+@click.option("--queues", default="", help="Comma-separated queue extensions (legacy CDRs cannot tell them apart).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None, recordings: str | None,
+                     queues: str, progress: bool) -> None:
+    """Load 3CX CDRs: legacy CSV, cdr-*.log per-call files, or a v20 cdroutput/cdrrecordings export."""
+    from dimnb.ingest.loader import load_3cx
+
+    stores = _open(data_dir)
+    summary = load_3cx(stores, paths, columns=columns, recordings=Path(recordings) if recordings else None,
+                       queues=[q.strip() for q in queues.split(",") if q.strip()], progress=progress)
+    _print_summary(summary)
+
+
+@main.command()
+@data_option
+@click.option("--limit", default=50, show_default=True)
+def quarantine(data_dir: str, limit: int) -> None:
+    """Rows that could not be loaded, with file, line and reason."""
+    stores = _open(data_dir)
+    rows = stores.calls.query(
+        "SELECT file, line, reason FROM quarantine ORDER BY load_id DESC, file, line LIMIT $n", {"n": limit}
+    )
+    total = stores.calls.query("SELECT count(*) FROM quarantine")[0][0]
+    for file, line, reason in rows:
+        click.echo(f"{file}:{line}: {reason}")
+    click.echo(f"{total} quarantined rows in all")
+
+
+# ------------------------------------------------------------------------------------------ calls
+
+
+def _filters_from_options(options: dict[str, Any]) -> dict[str, Any]:
+    keys = ("start", "end", "timezone", "direction", "party", "group", "outcome", "min_duration", "max_duration",
+            "with_recordings")
+    return {k: options[k] for k in keys if options.get(k) not in (None, (), False, "")}
+
+
+@main.command()
+@data_option
+@click.option("--as", "login", required=True, help="Whose scope to apply (login).")
+@click.option("--start", help="From this date or date-time (inclusive).")
+@click.option("--end", help="Until this date (inclusive) or date-time (exclusive).")
+@click.option("--timezone", help="Time zone for --start/--end and the output (default: the user's, else UTC).")
+@click.option("--direction", multiple=True, type=click.Choice(model.DIRECTIONS))
+@click.option("--party", help="User login, extension, or part of a number or name.")
+@click.option("--group", help="Calls tagged with this group.")
+@click.option("--outcome", multiple=True, type=click.Choice(model.OUTCOMES))
+@click.option("--min-duration", type=float)
+@click.option("--max-duration", type=float)
+@click.option("--with-recordings", is_flag=True, help="Only calls with a recording you may play.")
+@click.option("--sort", default="start_time", show_default=True)
+@click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
+@click.option("--limit", default=50, show_default=True, help="Rows to show (0: all).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def calls(data_dir: str, login: str, sort: str, asc: bool, limit: int, fmt: str, **options: Any) -> None:
+    """The Call List, scoped to a user."""
+    from dimnb import reports
+    from dimnb.workbench import Workbench
+
+    wb = Workbench(_open(data_dir), login)
+    filters = wb.filters(**_filters_from_options(options))
+    actor = wb.actor
+    if limit == 0:
+        import pandas as pd
+
+        frames = list(reports.iter_all(wb.stores.calls, actor, filters, sort=sort, descending=not asc))
+        frame = pd.concat(frames) if frames else reports.list_calls(wb.stores.calls, actor, filters, page_size=1).rows[:0]
+        total = len(frame)
+    else:
+        page = reports.list_calls(wb.stores.calls, actor, filters, sort=sort, descending=not asc, page_size=limit)
+        frame, total = page.rows, page.total
+    frame = frame[reports.COLUMNS]
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", date_format="iso", indent=1))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+            click.echo(frame.to_string(index=False) if len(frame) else "(no calls)")
+        click.echo(f"{len(frame)} of {total} calls")
+
+
+@main.command()
+@data_option
+@click.argument("call_id", type=int)
+@click.option("--as", "login", required=True, help="Whose scope to apply (login).")
+def why(data_dir: str, call_id: int, login: str) -> None:
+    """Which rule lets a user see and play a call ("not permitted" also for a call that does not exist)."""
+    from dimnb.workbench import Workbench
+
+    answer = Workbench(_open(data_dir), login).why(call_id)
+    click.echo(f"view: {answer['view'] or 'not permitted'}")
+    click.echo(f"play: {answer['play'] or 'not permitted'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Read CDR CSV files with DuckDB, keeping every row's file and line, and quarantining what does not parse.
+
+DuckDB parses (in parallel, typed later in SQL); rows DuckDB rejects (wrong
+field count, bad quoting) go to ``stg_quarantine`` with their line and
+DuckDB's reason. Good rows keep their position: a raw table's ``rowid`` is
+its insertion order, which follows the files' order, so a row's line is its
+ordinal in its file plus the skipped lines plus the rejected lines before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from dimnb.sql import quote_identifier
+
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A staged CSV read: ``name`` holds the columns plus ``filename``; ``line_sql`` gives a row's line."""
+
+    name: str
+    files_table: str
+    line_sql: str
+    rows: int
+    rejected: int
+
+
+def read_csv_raw(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[str],
+    columns: Sequence[str],
+    *,
+    skip: int = 0,
+    delimiter: str = ",",
+    quote: str = '"',
+    escape: str = '"',
+    alias: str = "r",
+) -> RawTable:
+    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine."""
+    n = next(_counter)
+    raw, rej, scan, files_table, rej_table = f"_raw{n}", f"_rej{n}", f"_scan{n}", f"_files{n}", f"_rejlines{n}"
+    spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {raw} AS
+        SELECT * FROM read_csv($files, columns = {spec}, header = false, skip = $skip,
+                               delim = $delim, quote = $quote, escape = $escape,
+                               auto_detect = false, filename = true, ignore_errors = true,
+                               store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}',
+                               strict_mode = false, null_padding = false)
+        """,
+        {"files": list(files), "skip": skip, "delim": delimiter, "quote": quote, "escape": escape},
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {rej_table} AS
+        SELECT s.file_path AS filename, e.line, e.error_type, e.error_message, e.csv_line,
+               e.line - $skip - row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) AS good_before
+        FROM (SELECT DISTINCT ON (scan_id, file_id, line) * FROM {rej}) e
+        JOIN {scan} s ON s.scan_id = e.scan_id AND s.file_id = e.file_id
+        """,
+        {"skip": skip},
+    )
+    rejected = int(con.execute(f"SELECT count(*) FROM {rej_table}").fetchone()[0])
+    con.execute(
+        f"""
+        INSERT INTO stg_quarantine
+        SELECT filename, line,
+               CASE error_type
+                   WHEN 'MISSING COLUMNS' THEN 'too few fields: '
+                   WHEN 'TOO MANY COLUMNS' THEN 'too many fields: '
+                   WHEN 'UNQUOTED VALUE' THEN 'bad quoting: '
+                   WHEN 'INVALID ENCODING' THEN 'not UTF-8 text: '
+                   ELSE lower(error_type::VARCHAR) || ': '
+               END || error_message,
+               csv_line
+        FROM {rej_table}
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {files_table} AS
+        SELECT filename, min(rowid) AS first_rowid FROM {raw} GROUP BY filename
+        """
+    )
+    rows = int(con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0])
+    ordinal = f"({alias}.rowid - {files_table}.first_rowid + 1)"
+    line_sql = f"({ordinal} + {int(skip)}"
+    if rejected:
+        line_sql += (
+            f" + (SELECT count(*) FROM {rej_table} x WHERE x.filename = {alias}.filename AND x.good_before < {ordinal})"
+        )
+    line_sql += ")"
+    for table in (rej, scan):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return RawTable(raw, files_table, line_sql, rows, rejected)
+
+
+def join_files(raw: RawTable, alias: str = "r") -> str:
+    """``FROM`` clause fragment: the raw table joined to its per-file offsets (for ``line_sql``)."""
+    return f"{raw.name} {alias} JOIN {raw.files_table} USING (filename)"
+
+
+def drop(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {raw.name}")
+    con.execute(f"DROP TABLE IF EXISTS {raw.files_table}")
+
+
+def _sql_string(text: str) -> str:
+    # Column names are validated identifiers from a fixed vocabulary; quote anyway.
+    quote_identifier(text)
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,261 @@
+"""Running a load: find and classify files, stage them with their system's module, merge, publish.
+
+One ``dimnb load`` invocation writes one new call-store generation. Inside
+it each unit (a file, or a batch of one-file-per-call files) is its own
+transaction: a unit that fails is rolled back and reported while the others
+land; if the process dies nothing of the invocation is published. A file
+whose exact content was loaded before is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from tqdm import tqdm
+
+from dimnb.audiofiles import sha256_file
+from dimnb.errors import DimnbError, InvalidInput
+from dimnb.ingest import csvread, staging, tagging, threecx_legacy, threecx_recordings, threecx_v20
+from dimnb.store.stores import Stores
+
+PERCALL_RE = re.compile(r"^cdr-\d{12}\..*\.log$", re.IGNORECASE)
+
+
+@dataclass
+class FileResult:
+    path: str
+    kind: str
+    status: str = "loaded"  # loaded / skipped / failed
+    rows: int = 0
+    calls_added: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    recordings_linked: int = 0
+    message: str = ""
+
+
+@dataclass
+class LoadSummary:
+    system: str
+    results: list[FileResult] = field(default_factory=list)
+    generation: int | None = None
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(r, attribute) for r in self.results)
+
+    @property
+    def anything_read(self) -> bool:
+        return any(r.status in ("loaded", "skipped") for r in self.results)
+
+    def lines(self) -> list[str]:
+        out = []
+        for r in self.results:
+            if r.status == "skipped":
+                out.append(f"{r.path}: already loaded, skipped")
+            elif r.status == "failed":
+                out.append(f"{r.path}: FAILED: {r.message}")
+            else:
+                detail = f"{r.rows} rows: {r.calls_added} calls loaded, {r.duplicates} duplicates skipped, {r.quarantined} quarantined"
+                if r.recordings_linked:
+                    detail += f", {r.recordings_linked} recordings linked"
+                out.append(f"{r.path} ({r.kind}): {detail}")
+        out.append(
+            f"total: {self.total('calls_added')} calls loaded, {self.total('duplicates')} duplicates skipped, "
+            f"{self.total('quarantined')} quarantined, {self.total('recordings_linked')} recordings linked"
+            + (f" (generation {self.generation})" if self.generation else "")
+        )
+        if self.total("quarantined"):
+            out.append("see the quarantined rows with: dimnb quarantine")
+        return out
+
+
+@dataclass
+class Unit:
+    kind: str
+    files: list[Path]
+    columns: list[str]
+    skip: int = 0
+
+
+def _first_line(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    return head.decode("utf-8-sig", errors="replace").splitlines()[0] if head.strip() else ""
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                if candidate.is_file() and (
+                    candidate.suffix.lower() in (".csv", ".log", ".txt") and "Recordings" not in candidate.parts
+                ):
+                    found.append(candidate)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or directory", field="path")
+    return found
+
+
+def classify_3cx(files: Sequence[Path], columns: list[str] | None) -> list[Unit]:
+    percall: list[Path] = []
+    units: list[Unit] = []
+    for path in files:
+        if PERCALL_RE.match(path.name):
+            percall.append(path)
+            continue
+        first = _first_line(path)
+        v20 = threecx_v20.header_columns(first)
+        if threecx_v20.is_cdroutput_header(v20):
+            units.append(Unit("3cx-v20-cdroutput", [path], v20, 1))
+        elif threecx_v20.is_recordings_header(v20):
+            units.append(Unit("3cx-v20-recordings", [path], v20, 1))
+        else:
+            declared = threecx_legacy.header_columns(first)
+            if declared is not None:
+                units.append(Unit("3cx-legacy", [path], columns or threecx_legacy.parse_columns(declared), 1))
+            else:
+                units.append(Unit("3cx-legacy", [path], columns or list(threecx_legacy.DEFAULT_COLUMNS), 0))
+    if percall:
+        units.append(Unit("3cx-percall", percall, columns or list(threecx_legacy.DEFAULT_COLUMNS), 0))
+    order = {"3cx-v20-cdroutput": 0, "3cx-v20-recordings": 1, "3cx-legacy": 2, "3cx-percall": 3}
+    return sorted(units, key=lambda u: order[u.kind])
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, system: str, sha: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM loads WHERE system = $system AND file_sha256 = $sha AND duplicates >= 0 "
+        "AND NOT (kind = '3cx-v20-recordings' AND quarantined > 0)",
+        {"system": system, "sha": sha},
+    ).fetchone()
+    return bool(row[0])
+
+
+def _record_loads(
+    con: duckdb.DuckDBPyConnection, system: str, unit: Unit, load_id: int, shas: dict[Path, str], linked: int
+) -> list[FileResult]:
+    results = []
+    for path in unit.files:
+        name = str(path.resolve())
+        stats = con.execute(
+            """
+            SELECT
+                (SELECT count(*) FROM stg_calls WHERE source_file = $f),
+                (SELECT count(*) FROM stg_new WHERE source_file = $f),
+                (SELECT count(*) FROM quarantine WHERE load_id = $load AND file = $f),
+                (SELECT count(*) FROM stg_recordings WHERE source_file = $f)
+            """,
+            {"f": name, "load": load_id},
+        ).fetchone()
+        rows, added, quarantined, recs = (int(x) for x in stats)
+        if unit.kind == "3cx-v20-recordings":
+            rows = recs + quarantined
+        result = FileResult(
+            str(path), unit.kind, rows=rows + (quarantined if unit.kind != "3cx-v20-recordings" else 0),
+            calls_added=added, duplicates=rows - added if unit.kind != "3cx-v20-recordings" else 0,
+            quarantined=quarantined,
+            recordings_linked=linked if len(unit.files) == 1 else 0,
+        )
+        con.execute(
+            "INSERT INTO loads VALUES ($load, $system, $kind, $file, $sha, $size, now(), $rows, $added, $dupes, $q, $linked)",
+            {"load": load_id, "system": system, "kind": unit.kind, "file": name, "sha": shas[path],
+             "size": path.stat().st_size, "rows": result.rows, "added": added, "dupes": result.duplicates,
+             "q": quarantined, "linked": result.recordings_linked},
+        )
+        results.append(result)
+    return results
+
+
+def _dir_fingerprint(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "SELECT * FROM (SELECT 'e', extension, login, valid_from, valid_to FROM dir_extensions "
+        "UNION ALL SELECT 'g', login, group_name, valid_from, valid_to FROM dir_primary_groups) ORDER BY ALL"
+    ).fetchall()
+
+
+def sync_directory(con: duckdb.DuckDBPyConnection, stores: Stores) -> bool:
+    """Bring the generation's directory snapshot up to date; re-derive access tables if it changed."""
+    before = _dir_fingerprint(con)
+    tagging.snapshot_directory(con, stores.state)
+    if _dir_fingerprint(con) != before:
+        tagging.rederive_all(con)
+        return True
+    return False
+
+
+StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], int]
+
+
+def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *, progress: bool = False) -> LoadSummary:
+    """Stage and merge each unit in its own transaction, all in one new generation."""
+    summary = LoadSummary(system)
+    if not units:
+        return summary
+    with stores.calls.write() as con:
+        if progress and sys.stderr.isatty():
+            con.execute("SET enable_progress_bar = true")
+        sync_directory(con, stores)
+        for unit in tqdm(units, desc=f"loading {system}", unit="file", disable=not progress or len(units) < 2):
+            shas = {p: sha256_file(p) for p in unit.files}
+            fresh = [p for p in unit.files if not _already_loaded(con, system, shas[p])]
+            for path in unit.files:
+                if path not in fresh:
+                    summary.results.append(FileResult(str(path), unit.kind, status="skipped"))
+            if not fresh:
+                continue
+            unit = Unit(unit.kind, fresh, unit.columns, unit.skip)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                staging.create_staging(con)
+                load_id = staging.next_load_id(con)
+                linked = stage(con, unit)
+                staging.merge_calls(con, system, load_id)
+                rec_linked, _unmatched = staging.merge_recordings(con, system)
+                staging.store_quarantine(con, load_id)
+                summary.results.extend(_record_loads(con, system, unit, load_id, shas, rec_linked or linked))
+                con.execute("COMMIT")
+            except (duckdb.Error, DimnbError, OSError, ValueError) as exc:
+                con.execute("ROLLBACK")
+                message = str(exc).splitlines()[0]
+                summary.results.extend(FileResult(str(p), unit.kind, status="failed", message=message) for p in fresh)
+    summary.generation = stores.calls.current_generation()
+    return summary
+
+
+def load_3cx(
+    stores: Stores,
+    paths: Iterable[str | Path],
+    *,
+    columns: str | Sequence[str] | None = None,
+    recordings: Path | None = None,
+    queues: Sequence[str] = (),
+    progress: bool = False,
+) -> LoadSummary:
+    """Load 3CX CDRs (legacy CSV, per-call logs, v20 cdroutput + cdrrecordings) and link recordings."""
+    column_list = threecx_legacy.parse_columns(columns) if columns else None
+    units = classify_3cx(expand_paths(paths), column_list)
+
+    def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+        files = [str(p.resolve()) for p in unit.files]
+        root = Path(recordings) if recordings else unit.files[0].parent / "Recordings"
+        if unit.kind == "3cx-v20-cdroutput":
+            csvread.drop(con, threecx_v20.stage(con, files[0], unit.columns))
+            return 0
+        if unit.kind == "3cx-v20-recordings":
+            csvread.drop(con, threecx_recordings.stage_v20_links(con, files[0], unit.columns, root, progress=progress))
+            return 0
+        raw = threecx_legacy.stage(con, files, unit.columns, skip=unit.skip, queue_extensions=queues)
+        csvread.drop(con, raw)
+        if root.is_dir():
+            return threecx_recordings.stage_legacy_matches(con, root, progress=progress)
+        return 0
+
+    return run_units(stores, "3cx", units, stage, progress=progress)
