@@ -278,5 +278,9 @@ def why(data_dir: str, call_id: int, login: str) -> None:
     click.echo(f"play: {answer['play'] or 'not permitted'}")
 
 
+# ------------------------------------------------------------------------------------------ topic commands
+# Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,37 @@
+# The two commands the README promises: `make demo` and `make test`.
+# Both set up everything themselves (virtualenv, packages, demo data).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DATA ?= data/demo
+DEMO_CALLS ?= 500
+PORT ?= 8866
+PYTEST_ARGS ?=
+
+.PHONY: install demo demo-data test bench lint clean-demo
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("dimnb needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo-data: install
+	$(BIN)/dimnb demo setup --data $(DEMO_DATA) --calls $(DEMO_CALLS)
+
+demo: demo-data
+	$(BIN)/dimnb serve --data $(DEMO_DATA) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
+
+clean-demo:
+	rm -rf $(DEMO_DATA)
