@@ -315,11 +315,15 @@ def _parties(people: Sequence[Person], rng: np.random.Generator) -> Parties:
     phone: list[str] = []
 
     def add(e: int, number: str, dname: str, pname: str, ph: str) -> int:
-        entity.append(e), dn.append(number), dn_name.append(dname), name.append(pname), phone.append(ph)
+        entity.append(e)
+        dn.append(number)
+        dn_name.append(dname)
+        name.append(pname)
+        phone.append(ph)
         return len(entity) - 1
 
     ivr = add(E_IVR, IVR_DN, IVR_NAME, IVR_NAME, IVR_DN)
-    queues = tuple(add(E_QUEUE, q, qn, qn, q) for q, qn, _ in QUEUES)
+    sales_queue, support_queue = (add(E_QUEUE, q, qn, qn, q) for q, qn, _ in QUEUES)
     conference = add(E_CONFERENCE, CONFERENCE_DN, CONFERENCE_NAME, CONFERENCE_NAME, CONFERENCE_DN)
     user_base = len(entity)
     for x in people:
@@ -343,7 +347,7 @@ def _parties(people: Sequence[Person], rng: np.random.Generator) -> Parties:
         return np.array([v.encode() for v in values])
 
     return Parties(np.array(entity, dtype=np.int8), arr(dn), arr(dn_name), arr(name), arr(phone),
-                   user_base, voicemail_base, customer_base, ivr, queues, conference)  # type: ignore[arg-type]
+                   user_base, voicemail_base, customer_base, ivr, (sales_queue, support_queue), conference)
 
 
 # ---------------------------------------------------------------------------- calls
@@ -544,7 +548,7 @@ def _conference_legs(rng: np.random.Generator, calls: Calls, period: np.ndarray,
     leave = np.where(kind_leave < 0.25, 0.5 + 0.3 * u_leave, 1.0 - 0.05 * u_leave) * d  # some leave early
     join = np.where(pos == 0, 0, np.maximum(join, 1_000)).astype(np.int64)  # the organiser is strictly first
     leave = leave.astype(np.int64)
-    leave[np.cumsum(legs) - 1] = np.repeat(duration, 1)  # someone stays to the end: the room's last leave
+    leave[np.cumsum(legs) - 1] = duration  # the last to join stays to the end: the room's last leave
     leave = np.maximum(leave, join + 5 * US)
     starts = np.repeat(calls.start[conf], legs)
     source = parties.user_base + chosen[np.repeat(np.arange(m), legs), np.minimum(pos, 5)]
