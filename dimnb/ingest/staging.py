@@ -200,10 +200,18 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
             """
             INSERT INTO recordings BY NAME
             SELECT r.recording_id, r.call_id, r.seq AS segment_seq, r.conference_id, $system AS system,
-                   r.source_path, NULL AS archive_path, r.file_name, r.format, r.start_time,
-                   epoch(r.start_time - c.start_time) AS offset_seconds,
+                   r.source_path, NULL AS archive_path, r.file_name, r.format, r.rec_start AS start_time,
+                   epoch(r.rec_start - c.start_time) AS offset_seconds,
                    r.duration_seconds, r.size_bytes, r.checksum, r.state, now() AS state_changed_at
-            FROM stg_rec_new r JOIN calls c USING (call_id)
+            FROM (
+                -- Where the CDR says when the recorded leg began, trust it over the file name (whole seconds).
+                SELECT r.*, coalesce(cf.start_time,
+                                     CASE WHEN r.segment_source_id IS NOT NULL THEN coalesce(s.answer_time, s.start_time) END,
+                                     r.start_time) AS rec_start
+                FROM stg_rec_new r
+                LEFT JOIN conferences cf ON cf.conference_id = r.conference_id
+                LEFT JOIN segments s ON s.call_id = r.call_id AND s.seq = r.seq
+            ) r JOIN calls c USING (call_id)
             """,
             {"system": system},
         )
