@@ -57,12 +57,10 @@ class CallPage:
 
 
 def _where(actor: access.Actor, filters: Filters) -> tuple[Fragment, Fragment]:
-    view = access.scope_sql(actor, VIEW_CALLS)
     play = access.scope_sql(actor, PLAY_RECORDING)
-    where = view & filters.condition()
-    if filters.with_recordings:
-        where = where & Fragment("c.recordings_available > 0") & play
-    return where, play
+    if filters.with_recordings:  # the playback scope already lies inside the report scope
+        return play & filters.condition() & Fragment("c.recordings_available > 0"), play
+    return access.scope_sql(actor, VIEW_CALLS) & filters.condition(), play
 
 
 def _order(sort: str, descending: bool) -> str:
@@ -104,8 +102,7 @@ def list_calls(
         )
         SELECT c.start_time, c.direction, c.from_party, c.to_party, c.final_party,
                c.ring_seconds, c.talk_seconds, c.duration_seconds, c.outcome,
-               coalesce((SELECT string_agg(t.group_name, ', ' ORDER BY t.group_name) FROM call_tags t
-                         WHERE t.call_id = c.call_id), '') AS groups,
+               coalesce(array_to_string(c.group_tags, ', '), '') AS groups,
                c.segment_count,
                CASE WHEN NOT ({play.sql}) THEN ''
                     WHEN c.recordings_available > 0 THEN 'playable'

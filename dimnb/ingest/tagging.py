@@ -6,10 +6,15 @@ each call-store generation, and two tables are derived from it:
 
 - ``call_users(call_id, login, via)``: a user took part in a call when an
   extension that was theirs at the call's start was a party to any of its
-  segments (via 'segment'), or was a member of a conference linked to the
-  call (via 'conference').
+  segments, or a member of a conference linked to the call. ``via`` is
+  'segment' when they were a party to an ordinary segment, else 'conference'
+  (a conference leg, ``kind = 'conference'``, or a conference member): only
+  ``access.why`` reads it, to say which.
 - ``call_tags(call_id, group_name)``: the primary group, at the call's start,
   of every user who took part.
+- ``calls.participant_logins`` / ``calls.group_tags``: the same two facts as
+  sorted arrays on the call row, which ``access.scope_sql`` filters on (a
+  scoped listing is then one table scan, no join).
 
 Because the snapshot keeps effective dates, re-deriving after a directory
 change gives old calls their old tags: moving a user to another group changes
@@ -26,29 +31,29 @@ from dimnb.store.statestore import StateStore
 def snapshot_directory(con: duckdb.DuckDBPyConnection, state: StateStore) -> None:
     """Replace the call store's copy of the directory history with the state store's."""
     db = state.connection()
-    extensions = [tuple(r) for r in db.execute("SELECT extension, login, valid_from, valid_to FROM extensions")]
-    primaries = [
-        tuple(r)
-        for r in db.execute("SELECT login, group_name, valid_from, valid_to FROM memberships WHERE is_primary = 1")
-    ]
-    con.execute("DELETE FROM dir_extensions")
-    con.execute("DELETE FROM dir_primary_groups")
-    if extensions:
-        con.executemany(
-            "INSERT INTO dir_extensions VALUES ($1, $2, $3::TIMESTAMPTZ, $4::TIMESTAMPTZ)", extensions
-        )
-    if primaries:
-        con.executemany(
-            "INSERT INTO dir_primary_groups VALUES ($1, $2, $3::TIMESTAMPTZ, $4::TIMESTAMPTZ)", primaries
-        )
+    copies = {
+        "dir_extensions": db.execute("SELECT extension, login, valid_from, valid_to FROM extensions").fetchall(),
+        "dir_primary_groups": db.execute(
+            "SELECT login, group_name, valid_from, valid_to FROM memberships WHERE is_primary = 1"
+        ).fetchall(),
+    }
+    for table, rows in copies.items():
+        con.execute(f"DELETE FROM {table}")
+        if rows:  # one statement with list parameters: executemany would run one INSERT per row
+            columns = list(zip(*rows))
+            con.execute(
+                f"INSERT INTO {table} SELECT unnest($a), unnest($b), unnest($c)::TIMESTAMPTZ, unnest($d)::TIMESTAMPTZ",
+                {"a": list(columns[0]), "b": list(columns[1]), "c": list(columns[2]), "d": list(columns[3])},
+            )
 
 
 _PARTIES_OF = """
-    SELECT s.call_id, s.from_ext AS extension, 'segment' AS via FROM segments s
-        WHERE s.from_ext IS NOT NULL AND s.call_id IN ({ids})
+    SELECT s.call_id, s.from_ext AS extension,
+           CASE WHEN s.kind = 'conference' THEN 'conference' ELSE 'segment' END AS via
+        FROM segments s WHERE s.from_ext IS NOT NULL AND s.call_id IN ({ids})
     UNION ALL
-    SELECT s.call_id, s.to_ext, 'segment' FROM segments s
-        WHERE s.to_ext IS NOT NULL AND s.call_id IN ({ids})
+    SELECT s.call_id, s.to_ext, CASE WHEN s.kind = 'conference' THEN 'conference' ELSE 'segment' END
+        FROM segments s WHERE s.to_ext IS NOT NULL AND s.call_id IN ({ids})
     UNION ALL
     SELECT m.call_id, m.extension, 'conference' FROM conference_members m
         WHERE m.extension IS NOT NULL AND m.call_id IN ({ids})
@@ -56,7 +61,7 @@ _PARTIES_OF = """
 
 _DERIVE_USERS = """
 INSERT INTO call_users
-SELECT call_id, login, max(via) AS via   -- prefer 'segment' over 'conference' when both apply
+SELECT call_id, login, max(via) AS via   -- 'segment' (a party to an ordinary segment) over 'conference'
 FROM (
     SELECT p.call_id, d.login, p.via
     FROM ({parties}) p
@@ -88,14 +93,30 @@ WHERE c.call_id = m.call_id AND d.extension = m.extension
   AND m.call_id IN ({ids})
 """
 
+# The copy on the call row that access.scope_sql filters on. Rows whose arrays are already right are left
+# alone: updating a LIST column rewrites the row, and a directory change touches few calls.
+_CALL_ARRAYS = """
+UPDATE calls SET participant_logins = x.logins, group_tags = x.tags
+FROM (
+    SELECT ids.call_id, coalesce(u.logins, []) AS logins, coalesce(t.tags, []) AS tags
+    FROM ({ids}) ids
+    LEFT JOIN (SELECT call_id, list(login ORDER BY login) AS logins FROM call_users
+               WHERE call_id IN ({ids}) GROUP BY call_id) u USING (call_id)
+    LEFT JOIN (SELECT call_id, list(group_name ORDER BY group_name) AS tags FROM call_tags
+               WHERE call_id IN ({ids}) GROUP BY call_id) t USING (call_id)
+) x
+WHERE calls.call_id = x.call_id
+  AND (calls.participant_logins IS DISTINCT FROM x.logins OR calls.group_tags IS DISTINCT FROM x.tags)
+"""
+
 
 def _derive(con: duckdb.DuckDBPyConnection, ids: str) -> None:
     has_directory = con.execute("SELECT count(*) FROM dir_extensions").fetchone()[0]
-    if not has_directory:
-        return
-    con.execute(_DERIVE_USERS.format(parties=_PARTIES_OF.format(ids=ids)))
-    con.execute(_DERIVE_TAGS.format(ids=ids))
-    con.execute(_MEMBER_LOGINS.format(ids=ids))
+    if has_directory:
+        con.execute(_DERIVE_USERS.format(parties=_PARTIES_OF.format(ids=ids)))
+        con.execute(_DERIVE_TAGS.format(ids=ids))
+        con.execute(_MEMBER_LOGINS.format(ids=ids))
+    con.execute(_CALL_ARRAYS.format(ids=ids))
 
 
 def derive_for_new_calls(con: duckdb.DuckDBPyConnection) -> None:
@@ -105,9 +126,11 @@ def derive_for_new_calls(con: duckdb.DuckDBPyConnection) -> None:
 
 def rederive_all(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild the derived tables for every call (after a directory import)."""
+    if not con.execute("SELECT count(*) FROM calls").fetchone()[0]:
+        return
     con.execute("DELETE FROM call_users")
     con.execute("DELETE FROM call_tags")
-    con.execute("UPDATE conference_members SET login = NULL")
+    con.execute("UPDATE conference_members SET login = NULL WHERE login IS NOT NULL")
     _derive(con, "SELECT call_id FROM calls")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -107,7 +107,8 @@ CREATE TABLE recordings (
     state_changed_at TIMESTAMPTZ
 );
 
--- Derived from participants + the directory history; rebuilt by tagging.derive_access_tables.
+-- Derived from participants + the directory history by dimnb.ingest.tagging (also copied into
+-- calls.participant_logins / calls.group_tags, schema v2).
 CREATE TABLE call_users (call_id BIGINT NOT NULL, login VARCHAR NOT NULL, via VARCHAR NOT NULL);
 CREATE TABLE call_tags (call_id BIGINT NOT NULL, group_name VARCHAR NOT NULL);
 
@@ -119,7 +120,24 @@ CREATE TABLE dir_primary_groups (login VARCHAR, group_name VARCHAR, valid_from T
 CREATE TABLE unmatched_files (system VARCHAR, path VARCHAR, reason VARCHAR, seen_at TIMESTAMPTZ);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# v2: the access rule's per-call arrays (dimnb.access, dimnb.ingest.tagging). A copy of call_users and
+# call_tags on the call row, so that a scoped listing is a filter on one table scan instead of a join.
+_V2 = """
+ALTER TABLE calls ADD COLUMN participant_logins VARCHAR[] DEFAULT [];  -- sorted logins of call_users
+ALTER TABLE calls ADD COLUMN group_tags VARCHAR[] DEFAULT [];          -- sorted groups of call_tags
+UPDATE calls SET participant_logins = x.logins, group_tags = x.tags
+FROM (
+    SELECT c.call_id,
+           coalesce((SELECT list(DISTINCT u.login ORDER BY u.login) FROM call_users u WHERE u.call_id = c.call_id), [])
+               AS logins,
+           coalesce((SELECT list(DISTINCT t.group_name ORDER BY t.group_name) FROM call_tags t
+                     WHERE t.call_id = c.call_id), []) AS tags
+    FROM calls c
+) x
+WHERE calls.call_id = x.call_id;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
