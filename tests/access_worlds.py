@@ -46,7 +46,7 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 HOURS = 12  # directory changes and calls all happen within these hours, so they often coincide
 LOGINS = ("ann", "bob", "cat.d", "dan@x", "eve")
 GROUPS = ("Sales", "Support", "O'Neil & Co")  # a quote and an ampersand: values travel as parameters
-EXTENSIONS = ("101", "102", "103", "104")
+EXTENSIONS = ("101", "102", "103", "104", "105")
 OTHER_PARTIES = (None, "199")  # no extension, or one nobody ever had
 KINDS = ("talk", "talk", "ringing", "queue", "hold", "conference")
 STATES = ("available", "available", "pending_archive", "missing")
@@ -85,30 +85,31 @@ def directories(draw: st.DrawFn, logins: tuple[str, ...]) -> ref.Directory:
     assignments = []
     for ext in EXTENSIONS:  # each extension passes between users (or nobody) over time
         for p in draw(timeline()):
-            owner = draw(st.one_of(st.none(), st.sampled_from(logins)))
+            owner = draw(st.sampled_from((*logins, None)))
             if owner is not None:
                 assignments.append(ref.Assignment(ext, owner, p))
     memberships = []
     for login in logins:
         periods = draw(timeline())
-        primaries = [draw(st.one_of(st.none(), st.sampled_from(GROUPS))) for _ in periods]
+        primaries = [draw(st.sampled_from((*GROUPS, None))) for _ in periods]
         if all(g is None for g in primaries):  # the directory requires a primary group at some time
             primaries[0] = draw(st.sampled_from(GROUPS))
         memberships += [ref.Membership(login, g, True, p) for g, p in zip(primaries, periods) if g is not None]
-        for _ in range(draw(st.integers(0, 2))):
+        for _ in range(draw(st.integers(0, 3))):
             memberships.append(ref.Membership(login, draw(st.sampled_from(GROUPS)), False, draw(period())))
     return ref.Directory(users, GROUPS, tuple(assignments), tuple(memberships))
 
 
+# Hypothesis draws early elements more often: the group scopes, where the rule has most to get wrong, come first.
 def ref_scopes() -> tuple[str, ...]:
-    return (ref.OWN, ref.PRIMARY_GROUP, ref.MEMBER_GROUPS, ref.ALL)
+    return (ref.MEMBER_GROUPS, ref.PRIMARY_GROUP, ref.ALL, ref.OWN)
 
 
 def playbacks() -> tuple[str, ...]:
-    return (ref.NONE, ref.OWN, ref.PRIMARY_GROUP, ref.MEMBER_GROUPS, ref.ALL)
+    return (ref.MEMBER_GROUPS, ref.PRIMARY_GROUP, ref.OWN, ref.ALL, ref.NONE)
 
 
-party = st.one_of(st.sampled_from(EXTENSIONS), st.sampled_from(OTHER_PARTIES))
+party = st.sampled_from(EXTENSIONS + OTHER_PARTIES)
 
 
 @st.composite
@@ -120,7 +121,7 @@ def calls(draw: st.DrawFn, key: str) -> ref.Call:
     conferences = tuple(
         ref.Conference(f"{key}/conf{i}", draw(st.sampled_from(("900", "901", None))),
                        tuple(draw(st.lists(party, max_size=3))))
-        for i in range(draw(st.sampled_from((0, 0, 0, 1, 1, 2))))
+        for i in range(draw(st.sampled_from((2, 1, 0, 0))))
     )
     recordings = []
     for i in range(draw(st.integers(0, 3))):
@@ -140,7 +141,7 @@ def worlds(draw: st.DrawFn) -> ref.World:
     directory = draw(directories(logins))
     n = draw(st.integers(0, 6))
     world_calls = tuple(draw(calls(f"call-{i}")) for i in range(n))
-    plan = draw(st.sampled_from(("directory-first", "directory-first", "stale-directory-first", "calls-first")))
+    plan = draw(st.sampled_from(("calls-first", "stale-directory-first", "directory-first")))
     return ref.World(
         directory=directory,
         calls=world_calls,
