@@ -119,8 +119,8 @@ def calls(draw: st.DrawFn, key: str) -> ref.Call:
         ref.Segment(draw(st.sampled_from(KINDS)), draw(party), draw(party)) for _ in range(draw(st.integers(1, 4)))
     )
     conferences = tuple(
-        ref.Conference(f"{key}/conf{i}", draw(st.sampled_from(("900", "901", None))),
-                       tuple(draw(st.lists(party, max_size=3))))
+        ref.Conference(f"{key}/conf{i}", draw(st.sampled_from((f"90{i}", None))),
+                       tuple(draw(st.lists(party, min_size=1, max_size=3))))
         for i in range(draw(st.sampled_from((2, 1, 0, 0))))
     )
     recordings = []
