@@ -98,10 +98,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+# canonical_json for an event, made cheap for verify: one encoder, keys inserted already sorted (same text).
+_SORTED_FIELDS = tuple(sorted(FIELDS))
+_EVENT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
     """sha256(prev_hash + canonical JSON of the event's fields), hex."""
-    payload = {name: fields[name] for name in FIELDS}
-    return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
+    payload = {name: fields[name] for name in _SORTED_FIELDS}
+    return hashlib.sha256((prev_hash + _EVENT_ENCODER.encode(payload)).encode("utf-8")).hexdigest()
 
 
 def format_ts(at: datetime) -> str:
@@ -337,6 +342,12 @@ def verify_events(
             missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
             return broken(expected_seq, f"event(s) {missing} missing: {seq} follows {expected_seq - 1} (deleted?)")
         if event_hash(row["prev_hash"], row) != row["hash"]:
+            earlier = seen.get(row["prev_hash"])
+            if earlier is not None and earlier + 1 < seq and \
+                    event_hash(row["prev_hash"], {**dict(row), "seq": earlier + 1}) == row["hash"]:
+                # A genuine event pushed down the sequence: what now stands before it was slipped in.
+                return broken(earlier + 1, f"events {earlier + 1}..{seq - 1} are not part of the chain: "
+                                           f"they were inserted before event {earlier + 1} (now numbered {seq})")
             return broken(seq, "its contents no longer match its hash (modified or moved)")
         if row["prev_hash"] != prev_hash:
             earlier = seen.get(row["prev_hash"])
