@@ -28,7 +28,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -314,7 +314,11 @@ class Verification:
 
 
 def verify_events(
-    events: Iterable[Mapping[str, Any]], *, anchor: ChainHead | None = None, upto_seq: int | None = None
+    events: Iterable[Mapping[str, Any]],
+    *,
+    anchor: ChainHead | None = None,
+    upto_seq: int | None = None,
+    seq_of_hash: Callable[[str], int | None] | None = None,
 ) -> Verification:
     """Walk events in seq order from the first; the first event that breaks the chain is named.
 
@@ -322,11 +326,17 @@ def verify_events(
     to nothing), events moved or inserted (a link that skips back over them)
     and, given an ``anchor`` recorded earlier, a rewritten or truncated tail.
     ``upto_seq`` stops the walk there (and requires the chain to reach it).
+    ``seq_of_hash`` finds an event by its hash to explain a broken link; without
+    it every hash seen is kept in memory.
     """
     if anchor is not None and upto_seq is not None and anchor.seq > upto_seq:
         raise ValueError("the anchor lies beyond upto_seq")
     limit = upto_seq
     seen: dict[str, int] = {}
+
+    def seen_before(digest: str, seq: int) -> int | None:
+        found = seen.get(digest) if seq_of_hash is None else seq_of_hash(digest)
+        return found if found is not None and found < seq else None
     expected_seq, prev_hash, count = 1, GENESIS, 0
     last: ChainHead | None = None
     anchor_hash = ""
@@ -342,7 +352,7 @@ def verify_events(
             missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
             return broken(expected_seq, f"event(s) {missing} missing: {seq} follows {expected_seq - 1} (deleted?)")
         if event_hash(row["prev_hash"], row) != row["hash"]:
-            earlier = seen.get(row["prev_hash"])
+            earlier = seen_before(row["prev_hash"], seq)
             if earlier is not None and earlier + 1 < seq and \
                     event_hash(row["prev_hash"], {**dict(row), "seq": earlier + 1}) == row["hash"]:
                 # A genuine event pushed down the sequence: what now stands before it was slipped in.
@@ -350,7 +360,7 @@ def verify_events(
                                            f"they were inserted before event {earlier + 1} (now numbered {seq})")
             return broken(seq, "its contents no longer match its hash (modified or moved)")
         if row["prev_hash"] != prev_hash:
-            earlier = seen.get(row["prev_hash"])
+            earlier = seen_before(row["prev_hash"], seq)
             if earlier is not None:
                 return broken(earlier + 1, f"events {earlier + 1}..{seq - 1} are not part of the chain: "
                                            f"event {seq} links to event {earlier} (inserted or moved)")
@@ -359,7 +369,8 @@ def verify_events(
             return broken(seq - 1, f"event {seq} no longer links to it (modified, with its hash recomputed)")
         if anchor is not None and seq == anchor.seq:
             anchor_hash = row["hash"]
-        seen[row["hash"]] = seq
+        if seq_of_hash is None:
+            seen[row["hash"]] = seq
         prev_hash, expected_seq, count = row["hash"], seq + 1, count + 1
         last = ChainHead(seq, row["hash"])
     end = last.seq if last else 0
@@ -376,7 +387,14 @@ def verify_events(
 
 def verify(state: StateStore, *, anchor: ChainHead | None = None, upto_seq: int | None = None) -> Verification:
     """Check the chain in the state store from its first event (up to ``upto_seq``); see ``verify_events``."""
-    return verify_events(_iter_rows(state, upto_seq=upto_seq), anchor=anchor, upto_seq=upto_seq)
+    lookup = state.connection()
+
+    def seq_of_hash(digest: str) -> int | None:
+        row = lookup.execute("SELECT min(seq) FROM audit_events WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    return verify_events(_iter_rows(state, upto_seq=upto_seq), anchor=anchor, upto_seq=upto_seq,
+                         seq_of_hash=seq_of_hash)
 
 
 # ------------------------------------------------------------------------------------------ reading and export

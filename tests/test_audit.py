@@ -292,6 +292,17 @@ def test_verify_names_the_first_tampered_event(stores: Stores, tamper, first_bad
     assert words in (result.problem or "")
 
 
+def test_verify_events_checks_exported_rows_too(stores: Stores) -> None:
+    rows = [e.as_dict() for e in _chain(stores)]
+    assert audit.verify_events(rows).ok
+    assert audit.verify_events(rows[:4] + rows[5:]).first_bad == 5
+    forged = {**rows[4], "seq": 6, "login": "mallory"}
+    forged["prev_hash"], forged["hash"] = rows[4]["hash"], audit.event_hash(rows[4]["hash"], forged)
+    moved = [{**r, "seq": r["seq"] + 1} for r in rows[5:]]
+    result = audit.verify_events(rows[:5] + [forged] + moved)
+    assert (result.ok, result.first_bad) == (False, 6)
+
+
 def test_a_truncated_or_rewritten_tail_is_caught_against_an_anchor(stores: Stores) -> None:
     events = _chain(stores)
     anchor = audit.ChainHead(10, events[-1].hash)
