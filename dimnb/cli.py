@@ -283,6 +283,9 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 from dimnb.commands.demo import demo  # noqa: E402
 
 main.add_command(demo)
+from dimnb.commands.session import session  # noqa: E402
+
+main.add_command(session)
 
 
 if __name__ == "__main__":
