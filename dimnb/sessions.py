@@ -21,7 +21,7 @@ an empty list, no counts, no "why".
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -180,8 +180,7 @@ class Session:
     conferences: tuple[Conference, ...]
     events: tuple[Event, ...]
     recordings: tuple[Recording, ...]
-    why_view: str | None = None
-    why_play: str | None = field(default=None)  # only set when a recording is listed
+    why_play: str | None = None  # "why may I hear this?", only when a recording is listed
 
     @property
     def call_id(self) -> int:
@@ -265,7 +264,7 @@ class Session:
                 }
                 for r in self.recordings
             ],
-            "why": {"view": self.why_view, "play": self.why_play},
+            "why": {"play": self.why_play},
         }
 
     def to_text(self) -> str:
@@ -328,7 +327,7 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
     if not isinstance(call_id, int) or isinstance(call_id, bool):
         return None
     cur = calls.cursor()
-    view = access.scope_sql(actor, VIEW_CALLS, "c.call_id")
+    view = access.scope_sql(actor, VIEW_CALLS)  # on the calls table, alias c
     rows = cur.execute(
         f"""
         SELECT c.call_id, c.system, c.source_id, c.start_time, c.answer_time, c.end_time, c.direction,
@@ -344,30 +343,6 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
     c = rows[0]
     start = c[3]
 
-    # Extensions → logins as the directory stood at the call's start.
-    ext_rows = cur.execute(
-        """
-        WITH exts AS (
-            SELECT from_ext AS x FROM segments WHERE call_id = $call_id AND from_ext IS NOT NULL
-            UNION SELECT to_ext FROM segments WHERE call_id = $call_id AND to_ext IS NOT NULL
-            UNION SELECT extension FROM conference_members WHERE call_id = $call_id AND extension IS NOT NULL
-            UNION SELECT x FROM (VALUES ($from_ext), ($final_ext)) v(x) WHERE x IS NOT NULL
-        )
-        SELECT d.extension, min(d.login) FROM exts JOIN dir_extensions d ON d.extension = exts.x
-            AND (d.valid_from IS NULL OR d.valid_from <= $start) AND (d.valid_to IS NULL OR $start < d.valid_to)
-        GROUP BY d.extension
-        """,
-        {"call_id": call_id, "from_ext": c[8], "final_ext": c[12], "start": start},
-    ).fetchall()
-    login_of = {ext: login for ext, login in ext_rows}
-    names = _user_names(state, set(login_of.values())) if state is not None else {}
-
-    def party(number: str | None, kind: str | None, ext: str | None, display: str | None,
-              login: str | None = None) -> Party:
-        login = login or (login_of.get(ext) if ext else None)
-        name = names.get(login) if login else None
-        return Party(number, kind, ext, name or display, login)
-
     seg_rows = cur.execute(
         """
         SELECT s.seq, s.kind, epoch(s.start_time - $start), epoch(s.answer_time - $start),
@@ -378,6 +353,42 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         """,
         {"call_id": call_id, "start": start},
     ).fetchall()
+    member_rows = cur.execute(
+        """
+        SELECT f.conference_id, f.room, epoch(f.start_time - $start), epoch(f.end_time - $start),
+               m.party, m.party_type, m.extension, m.display_name, m.login,
+               epoch(m.join_time - $start), epoch(m.leave_time - $start), m.join_time, m.leave_time
+        FROM conferences f
+        LEFT JOIN conference_members m ON m.conference_id = f.conference_id AND m.call_id = $call_id
+        WHERE f.call_id = $call_id
+        ORDER BY f.conference_id, m.join_time NULLS LAST, m.party
+        """,
+        {"call_id": call_id, "start": start},
+    ).fetchall()
+
+    # Extensions → logins as the directory stood at the call's start; logins → names from the state store.
+    extensions = {x for r in seg_rows for x in (r[11], r[15]) if x} | {r[6] for r in member_rows if r[6]}
+    extensions |= {x for x in (c[8], c[12]) if x}
+    login_of: dict[str, str] = {}
+    if extensions:
+        login_of = dict(cur.execute(
+            """
+            SELECT d.extension, min(d.login) FROM dir_extensions d
+            WHERE list_contains($exts, d.extension)
+              AND (d.valid_from IS NULL OR d.valid_from <= $start) AND (d.valid_to IS NULL OR $start < d.valid_to)
+            GROUP BY d.extension
+            """,
+            {"exts": sorted(extensions), "start": start},
+        ).fetchall())
+    logins = set(login_of.values()) | {r[8] for r in member_rows if r[8]}
+    names = _user_names(state, logins) if state is not None else {}
+
+    def party(number: str | None, kind: str | None, ext: str | None, display: str | None,
+              login: str | None = None) -> Party:
+        login = login or (login_of.get(ext) if ext else None)
+        name = names.get(login) if login else None
+        return Party(number, kind, ext, name or display, login)
+
     segments = tuple(
         Segment(
             seq=int(r[0]), kind=r[1], start_seconds=r[2], answer_seconds=r[3], end_seconds=r[4],
@@ -387,18 +398,6 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         )
         for r in seg_rows
     )
-
-    member_rows = cur.execute(
-        """
-        SELECT f.conference_id, f.room, epoch(f.start_time - $start), epoch(f.end_time - $start),
-               m.party, m.party_type, m.extension, m.display_name, m.login,
-               epoch(m.join_time - $start), epoch(m.leave_time - $start), m.join_time, m.leave_time
-        FROM conferences f LEFT JOIN conference_members m USING (conference_id)
-        WHERE f.call_id = $call_id
-        ORDER BY f.conference_id, m.join_time NULLS LAST, m.party
-        """,
-        {"call_id": call_id, "start": start},
-    ).fetchall()
     conferences = _conferences(member_rows, party)
 
     summary = Summary(
@@ -409,7 +408,6 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         groups=tuple(c[19] or ()), segment_count=int(c[18]),
     )
     recordings = _recordings(cur, actor, summary, segments, conferences)
-    why_view = access.why(calls, actor, call_id, VIEW_CALLS)
     why_play = access.why(calls, actor, call_id, PLAY_RECORDING) if recordings else None
     return Session(
         summary=summary,
@@ -418,7 +416,6 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         conferences=conferences,
         events=_events(segments, conferences),
         recordings=recordings,
-        why_view=str(why_view) if why_view else None,
         why_play=str(why_play) if why_play else None,
     )
 
@@ -426,13 +423,14 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
 def _recordings(cur: Any, actor: access.Actor, summary: Summary, segments: tuple[Segment, ...],
                 conferences: tuple[Conference, ...]) -> tuple[Recording, ...]:
     """The call's recordings this actor may play now or once archived; empty for everyone else."""
-    play = access.scope_sql(actor, PLAY_RECORDING, "r.call_id")
+    play = access.scope_sql(actor, PLAY_RECORDING)  # on the calls table, alias c
     rows = cur.execute(
         f"""
         SELECT r.recording_id, r.segment_seq, r.conference_id, r.state, coalesce(r.offset_seconds, 0),
                coalesce(r.duration_seconds, 0), r.format, r.size_bytes, r.checksum, r.file_name, r.start_time
-        FROM recordings r
-        WHERE r.call_id = $call_id AND r.state IN ('available', 'pending_archive') AND ({play.sql})
+        FROM recordings r JOIN calls c ON c.call_id = r.call_id
+        WHERE r.call_id = $call_id AND c.call_id = $call_id AND r.state IN ('available', 'pending_archive')
+          AND ({play.sql})
         ORDER BY coalesce(r.offset_seconds, 0), r.recording_id
         """,
         {**play.params, "call_id": summary.call_id},

@@ -99,6 +99,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
                    s.from_party, s.from_type, s.from_ext, s.from_name, s.to_party, s.to_type, s.to_ext, s.to_name,
                    s.answered, s.reason
             FROM stg_segments s JOIN stg_new n USING (key)
+            ORDER BY n.call_id, s.seq  -- stored in call order: per-call lookups (sessions) skip by zone maps
             """
         )
         con.execute(
@@ -138,6 +139,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
             SELECT i.conference_id, i.call_id, m.party, m.party_type, m.extension, m.display_name,
                    NULL AS login, m.join_time, m.leave_time
             FROM stg_conference_members m JOIN stg_conf_ids i USING (conf_key)
+            ORDER BY i.call_id, i.conference_id
             """
         )
         tagging.derive_for_new_calls(con)
@@ -212,6 +214,7 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                 LEFT JOIN conferences cf ON cf.conference_id = r.conference_id
                 LEFT JOIN segments s ON s.call_id = r.call_id AND s.seq = r.seq
             ) r JOIN calls c USING (call_id)
+            ORDER BY r.recording_id
             """,
             {"system": system},
         )
