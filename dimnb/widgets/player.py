@@ -85,7 +85,6 @@ class Player(anywidget.AnyWidget):
         self._max_inline = max_inline_bytes
         self._audit = audit
         self._current: dict[str, Any] | None = None  # kernel-side truth about what plays
-        self.sent: list[dict[str, Any]] = []  # the last few messages sent (for tests and debugging)
         self.on_msg(self._on_browser_message)
 
     # ------------------------------------------------------------------ public API
@@ -234,7 +233,7 @@ class Player(anywidget.AnyWidget):
             return
         data = self._read(decision)
         if data is not None:
-            self._send({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)}, [data])
+            self._to_browser({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)}, [data])
 
     def _send_download(self, play_id: Any, have: bool) -> None:
         current = self._matching(play_id)
@@ -251,7 +250,7 @@ class Player(anywidget.AnyWidget):
             return
         _audit_hook.record(self._stores, actor, _audit_hook.DOWNLOAD, decision, detail=f"play_id={play_id}",
                            recorder=self._audit)
-        self._send({"type": "download", "play_id": current["play_id"], "name": current["download_name"],
+        self._to_browser({"type": "download", "play_id": current["play_id"], "name": current["download_name"],
                     "mime": mime_type(decision.format)}, [data] if data is not None else None)
 
     # ------------------------------------------------------------------ helpers
@@ -273,10 +272,9 @@ class Player(anywidget.AnyWidget):
 
     def _command(self, command: str, **args: Any) -> None:
         if self._current is not None:
-            self._send({"type": "command", "command": command, "play_id": self._current["play_id"], **args})
+            self._to_browser({"type": "command", "command": command, "play_id": self._current["play_id"], **args})
 
-    def _send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
-        self.sent = (self.sent + [{**content, "buffers": [len(b) for b in buffers or []]}])[-20:]
+    def _to_browser(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
         self.send(content, buffers)
 
 
