@@ -283,6 +283,7 @@ function render({ model, el }) {
           icon.innerHTML = ICON_CLOCK;
           bar.append(icon, div("dimnb-bar-text", rec.note || "pending"));
         }
+        track.appendChild(bar);
         hover(track, (f) => {
           const t = f * total;
           const inside = t >= rec.offset_seconds && t <= rec.end_seconds;
