@@ -77,22 +77,24 @@ class SessionView(anywidget.AnyWidget):
     @guarded("opening the session")
     def show(self, call_id: int) -> sessions.Session | None:
         """Show a call. Out of scope and nonexistent look the same: an empty view and "No such call."."""
-        self._session = None
-        self.selected = {}
         cid = as_id(call_id)
-        actor = self._actor()
-        session = sessions.build_session(self._stores.calls, actor, cid, state=self._stores.state) \
-            if cid is not None else None
-        if session is None:
-            self.peaks = {}
-            self.session = {}
-            self.message = NO_SUCH_CALL
-            return None
+        try:
+            actor = self._actor()
+            session = sessions.build_session(self._stores.calls, actor, cid, state=self._stores.state) \
+                if cid is not None else None
+            if session is None:
+                self.clear()
+                self.message = NO_SUCH_CALL
+                return None
+            data, peak_columns = session.to_dict(), self._peaks(actor, session)
+        except Exception:
+            self.clear()  # never leave the previous call on show next to an error
+            raise
         self._session = session
-        self.message = ""
+        self.selected, self.message = {}, ""
         self.peaks = {}
-        self.session = session.to_dict()
-        self.peaks = self._peaks(actor, session)
+        self.session = data
+        self.peaks = peak_columns
         return session
 
     def clear(self) -> None:
