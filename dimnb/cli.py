@@ -285,6 +285,9 @@ from dimnb.commands.demo import demo  # noqa: E402
 
 main.add_command(demo)
 main.add_command(audit)
+from dimnb.commands.session import session  # noqa: E402
+
+main.add_command(session)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,11 @@ def _per_file(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {f: int(n) for f, n in con.execute("SELECT source_file, count(*) FROM stg_calls GROUP BY 1").fetchall()}
 
 
-def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> None:
-    """Number staged calls a loader left unnumbered, and point their segments and conferences at them."""
+def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> bool:
+    """Number staged calls a loader left unnumbered, and point their segments and conferences at them.
+
+    Returns whether it numbered any (then the staged rows are not in call order).
+    """
     missing = con.execute("SELECT count(*) FROM stg_calls WHERE call_id IS NULL").fetchone()[0]
     if missing:
         con.execute(
@@ -101,6 +104,7 @@ def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> None:
                 WHERE {table}.key = c.key AND {table}.call_id IS NULL
                 """
             )
+    return bool(missing)
 
 
 def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> MergeStats:
@@ -110,7 +114,9 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
     earlier in the same staging, is dropped with its segments.
     """
     stats = MergeStats()
-    _assign_missing_ids(con)
+    # Rows are stored in call order, so per-call lookups (sessions) skip by zone maps. A loader that
+    # numbers its own calls stages them in that order already; otherwise sort on insert.
+    in_call_order = not _assign_missing_ids(con)
     rows_by_file = _per_file(con)
     stats.rows = sum(rows_by_file.values())
     dropped = 0
@@ -141,6 +147,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         SELECT call_id, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
                from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, answered, reason
         FROM stg_segments{keep}
+        {"" if in_call_order else "ORDER BY call_id, seq"}
         """
     )
     if con.execute("SELECT count(*) FROM stg_calls WHERE segment_count IS NULL").fetchone()[0]:
@@ -153,7 +160,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
             """
         )
     con.execute(
-        """
+        f"""
         INSERT INTO calls BY NAME
         SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
                direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
@@ -164,6 +171,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
                0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
                $load_id AS load_id, source_file, source_line
         FROM stg_calls
+        {"" if in_call_order else "ORDER BY call_id"}
         """,
         {"system": system, "load_id": load_id},
     )
@@ -185,6 +193,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         SELECT i.conference_id, i.call_id, m.party, m.party_type, m.extension, m.display_name,
                NULL AS login, m.join_time, m.leave_time
         FROM stg_conference_members m JOIN stg_conf_ids i USING (conf_key)
+        ORDER BY i.call_id, i.conference_id
         """
     )
     tagging.derive_for_new_calls(con)
@@ -258,6 +267,7 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                 LEFT JOIN conferences cf ON cf.conference_id = r.conference_id
                 LEFT JOIN segments s ON s.call_id = r.call_id AND s.seq = r.seq
             ) r JOIN calls c USING (call_id)
+            ORDER BY r.recording_id
             """,
             {"system": system},
         )
