@@ -280,9 +280,11 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 
 # ------------------------------------------------------------------------------------------ topic commands
 # Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
+from dimnb.commands.archive import archive  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
 
 main.add_command(demo)
+main.add_command(archive)
 
 
 if __name__ == "__main__":
