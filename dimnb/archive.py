@@ -38,11 +38,13 @@ import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -78,6 +80,8 @@ STILL_MISSING = "still_missing"
 FAILED = "failed"
 
 _CHUNK = 8 << 20
+# At most this many recordings are copied and not yet flushed, renamed and handed back (see _Pipeline).
+IN_FLIGHT = 48
 _UNSAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._+()\[\]-]+")
 _MAX_NAME = 160
 
@@ -321,8 +325,8 @@ def _copy_chunk(fd_in: int, fd_out: int, size: int) -> int:
 _use_copy_file_range = hasattr(os, "copy_file_range")
 
 
-def _copy_and_flush(src: Path, partial: Path, pause: _Pauses, recording_id: int) -> int:
-    """Copy ``src`` to the new file ``partial`` and fsync it; returns the bytes copied."""
+def _copy(src: Path, partial: Path, pause: _Pauses, recording_id: int) -> int:
+    """Copy ``src`` to the new file ``partial`` (not yet flushed); returns the bytes copied."""
     chunk = 64 << 10 if pause.active("copy") else _CHUNK  # small chunks only so a test can stop mid-copy
     fd_in = os.open(src, os.O_RDONLY)
     try:
@@ -332,12 +336,19 @@ def _copy_and_flush(src: Path, partial: Path, pause: _Pauses, recording_id: int)
             while n := _copy_chunk(fd_in, fd_out, chunk):
                 copied += n
                 pause("copy", recording_id)
-            os.fsync(fd_out)
         finally:
             os.close(fd_out)
     finally:
         os.close(fd_in)
     return copied
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -367,57 +378,186 @@ class _Job:
         return self.reachable[folder]
 
 
-def _archive_one(job: _Job, candidate: Candidate) -> _Outcome:
+@dataclass(frozen=True)
+class _Copied:
+    """A copy in ``.incoming/`` waiting to be flushed, verified and renamed into place."""
+
+    candidate: Candidate
+    source: Path
+    partial: Path
+    relative: str
+    bytes_copied: int
+
+
+def _outcome(candidate: Candidate, source: Path | None, kind: str, **kw: Any) -> _Outcome:
+    return _Outcome(candidate, kind, str(source) if source else candidate.source_path, **kw)
+
+
+def _start(job: _Job, candidate: Candidate) -> _Outcome | _Copied:
+    """Decide what a recording needs; if a copy, make it in ``.incoming/`` and check its checksum (not flushed yet)."""
     src = source_file(candidate, job.source)
-    shown = str(src) if src else candidate.source_path
-
-    def outcome(kind: str, **kw: Any) -> _Outcome:
-        return _Outcome(candidate, kind, shown, **kw)
-
     if src is None:
-        return outcome(FAILED, reason=f"its path {candidate.source_relpath!r} does not stay inside --source")
+        return _outcome(candidate, src, FAILED,
+                        reason=f"its path {candidate.source_relpath!r} does not stay inside --source")
     if not candidate.checksum:
-        return outcome(FAILED, reason="no checksum was recorded when it was loaded, so a copy cannot be verified")
+        return _outcome(candidate, src, FAILED,
+                        reason="no checksum was recorded when it was loaded, so a copy cannot be verified")
     relative = archive_relpath(candidate)
     target = job.archive_root / relative
+    partial = job.incoming / f"{candidate.recording_id}.partial"
     try:
         if target.is_file():
             # Only verified copies are ever renamed into place: an earlier run died before publishing it.
             if job.dry_run or sha256_of(target) == candidate.checksum:
-                return outcome(ALREADY_ARCHIVED, archive_path=relative)
+                return _outcome(candidate, src, ALREADY_ARCHIVED, archive_path=relative)
         try:
             stat = src.stat()
         except FileNotFoundError:
             if candidate.state == model.MISSING:
-                return outcome(STILL_MISSING)
+                return _outcome(candidate, src, STILL_MISSING)
             if not job.folder_reachable(source_folder(candidate, job.source)):
-                return outcome(FAILED, reason="the recordings folder is not reachable (not mounted?)")
-            return outcome(MISSING)
+                return _outcome(candidate, src, FAILED, reason="the recordings folder is not reachable (not mounted?)")
+            return _outcome(candidate, src, MISSING)
         if candidate.size_bytes is not None and stat.st_size != candidate.size_bytes:
-            return outcome(FAILED, reason=f"the source changed since it was loaded "
-                                          f"({stat.st_size} bytes now, {candidate.size_bytes} then)")
+            return _outcome(candidate, src, FAILED, reason=f"the source changed since it was loaded "
+                                                           f"({stat.st_size} bytes now, {candidate.size_bytes} then)")
         if job.dry_run:
-            return outcome(ARCHIVED, archive_path=relative, bytes_copied=stat.st_size)
-        partial = job.incoming / f"{candidate.recording_id}.partial"
+            return _outcome(candidate, src, ARCHIVED, archive_path=relative, bytes_copied=stat.st_size)
         _unlink_quietly(partial)
-        try:
-            copied = _copy_and_flush(src, partial, job.pause, candidate.recording_id)
-            job.pause("fsynced", candidate.recording_id)
-            if sha256_of(partial) != candidate.checksum:
-                if sha256_of(src) != candidate.checksum:
-                    reason = "the source changed since it was loaded (its checksum differs)"
-                else:
-                    reason = "the copy did not verify (checksum differs after copying; disk or I/O error?)"
-                return outcome(FAILED, reason=reason)
-            _ensure_dir(target.parent, job.archive_root, job.known_dirs)
-            os.replace(partial, target)
-            _fsync_dir(target.parent)
-        finally:
+        copied = _copy(src, partial, job.pause, candidate.recording_id)
+        if sha256_of(partial) != candidate.checksum:
             _unlink_quietly(partial)
-        job.pause("renamed", candidate.recording_id)
-        return outcome(ARCHIVED, archive_path=relative, bytes_copied=copied)
+            if sha256_of(src) != candidate.checksum:
+                reason = "the source changed since it was loaded (its checksum differs)"
+            else:
+                reason = "the copy did not verify (checksum differs after copying; disk or I/O error?)"
+            return _outcome(candidate, src, FAILED, reason=reason)
+        return _Copied(candidate, src, partial, relative, copied)
     except OSError as exc:
-        return outcome(FAILED, reason=f"{exc.strerror or exc} ({type(exc).__name__})")
+        _unlink_quietly(partial)
+        return _outcome(candidate, src, FAILED, reason=_os_reason(exc))
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"{exc.strerror or exc} ({type(exc).__name__})"
+
+
+def _flush(copied: _Copied) -> OSError | None:
+    try:
+        _fsync_file(copied.partial)
+        return None
+    except OSError as exc:
+        return exc
+
+
+def _place(job: _Job, group: Sequence[_Copied], flush_pool: ThreadPoolExecutor) -> list[_Outcome]:
+    """Flush a group of verified copies, rename them into place, flush their directories.
+
+    Flushing many files together lets the file system share one journal commit
+    among them; write, fsync, write, fsync... would pay a disk flush per file.
+    """
+    outcomes: list[_Outcome] = []
+    flushed: list[_Copied] = []
+    for copied, error in zip(group, flush_pool.map(_flush, group), strict=True):
+        if error is None:
+            flushed.append(copied)
+        else:
+            _unlink_quietly(copied.partial)
+            outcomes.append(_outcome(copied.candidate, copied.source, FAILED, reason=_os_reason(error)))
+    if not flushed:
+        return outcomes
+    job.pause("fsynced", flushed[0].candidate.recording_id)
+    placed: list[_Copied] = []
+    for copied in flushed:
+        target = job.archive_root / copied.relative
+        try:
+            _ensure_dir(target.parent, job.archive_root, job.known_dirs)
+            os.replace(copied.partial, target)
+            placed.append(copied)
+        except OSError as exc:
+            _unlink_quietly(copied.partial)
+            outcomes.append(_outcome(copied.candidate, copied.source, FAILED, reason=_os_reason(exc)))
+    failed_dirs: dict[Path, OSError] = {}
+    for directory in sorted({(job.archive_root / c.relative).parent for c in placed}):
+        try:
+            _fsync_dir(directory)
+        except OSError as exc:  # the copies are in place and verified: the next run publishes them
+            failed_dirs[directory] = exc
+    for copied in placed:
+        error = failed_dirs.get((job.archive_root / copied.relative).parent)
+        outcomes.append(
+            _outcome(copied.candidate, copied.source, FAILED, reason=_os_reason(error)) if error else
+            _outcome(copied.candidate, copied.source, ARCHIVED, archive_path=copied.relative,
+                     bytes_copied=copied.bytes_copied))
+    if placed:
+        job.pause("renamed", placed[0].candidate.recording_id)
+    return outcomes
+
+
+class _Pipeline:
+    """Workers copy and verify; one flusher thread flushes, renames and hands back what has piled up meanwhile.
+
+    So hashing (CPU) and flushing (disk) overlap, and each flush covers a
+    group of files. Outcomes come back in completion order.
+    """
+
+    _STOP = object()
+
+    def __init__(self, job: _Job, workers: int) -> None:
+        self.job = job
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="archive-copy")
+        self.flush_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-fsync")
+        self.to_flush: queue.Queue[Any] = queue.Queue()
+        self.results: queue.Queue[Any] = queue.Queue()
+        self.flusher = threading.Thread(target=self._flush_loop, name="archive-flush", daemon=True)
+        self.flusher.start()
+
+    def submit(self, candidate: Candidate) -> None:
+        self.pool.submit(self._work, candidate)
+
+    def _work(self, candidate: Candidate) -> None:
+        try:
+            started = _start(self.job, candidate)
+        except BaseException as exc:  # a bug: re-raised by next_outcome in the main thread
+            self.results.put(exc)
+            return
+        (self.to_flush if isinstance(started, _Copied) else self.results).put(started)
+
+    def _flush_loop(self) -> None:
+        while True:
+            item = self.to_flush.get()
+            if item is self._STOP:
+                return
+            group = [item]
+            stop = False
+            while len(group) < IN_FLIGHT:
+                try:
+                    more = self.to_flush.get_nowait()
+                except queue.Empty:
+                    break
+                if more is self._STOP:
+                    stop = True
+                    break
+                group.append(more)
+            try:
+                for outcome in _place(self.job, group, self.flush_pool):
+                    self.results.put(outcome)
+            except BaseException as exc:
+                self.results.put(exc)
+            if stop:
+                return
+
+    def next_outcome(self) -> _Outcome:
+        item = self.results.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.to_flush.put(self._STOP)
+        self.flusher.join()
+        self.flush_pool.shutdown(wait=True)
 
 
 def _prefetch(path: Path | None) -> None:
@@ -482,8 +622,8 @@ def run(
     dry_run: bool = False,
     progress: bool = False,
     workers: int = 2,
-    batch_size: int = 500,
-    batch_seconds: float = 30.0,
+    batch_size: int = 1000,
+    batch_seconds: float = 60.0,
 ) -> ArchiveSummary:
     """Archive the pending 3CX recordings of a data directory; see the module docstring.
 
@@ -545,30 +685,21 @@ def run(
 
 
 def _each_outcome(job: _Job, todo: Sequence[Candidate], workers: int) -> Iterator[_Outcome]:
-    """Archive the candidates on a few threads (copying, hashing and fsync all release the GIL)."""
+    """Archive the candidates through the pipeline, at most IN_FLIGHT at a time, prefetching their sources."""
     if not todo:
         return
-    window = max(1, workers) * 4
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="archive") as pool:
-        upcoming = iter(todo)
-        running: set[Future[_Outcome]] = set()
-
-        def top_up() -> None:
-            while len(running) < window:
-                candidate = next(upcoming, None)
-                if candidate is None:
-                    return
+    pipeline = _Pipeline(job, workers)
+    try:
+        submitted = 0
+        for returned in range(len(todo)):
+            while submitted < len(todo) and submitted - returned < IN_FLIGHT:
                 if not job.dry_run:
-                    _prefetch(source_file(candidate, job.source))
-                running.add(pool.submit(_archive_one, job, candidate))
-
-        top_up()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                running.discard(future)
-                yield future.result()
-            top_up()
+                    _prefetch(source_file(todo[submitted], job.source))
+                pipeline.submit(todo[submitted])
+                submitted += 1
+            yield pipeline.next_outcome()
+    finally:
+        pipeline.close()
 
 
 def _count(summary: ArchiveSummary, result: _Outcome) -> None:

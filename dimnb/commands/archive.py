@@ -21,7 +21,7 @@ from dimnb.datadir import DATA_ENV
 @click.option("--dry-run", is_flag=True, help="Say what would be archived; copy and change nothing.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
               help="Recordings copied and verified at once.")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1), hidden=True,
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1), hidden=True,
               help="Recordings published per call-store generation.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when standard error is a terminal).")
