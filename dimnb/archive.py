@@ -7,8 +7,10 @@ This job copies each one into the archive store and only then publishes it as
 
 1. copy the source to ``archive/.incoming/<recording_id>.partial`` (created
    exclusively, never visible under its final name);
-2. flush it to disk (``fsync``) and check its sha256 against the checksum the
-   loader computed from the original;
+2. check the copy's sha256 against the checksum the loader computed from the
+   original, and flush it to disk (``fsync``; copies are flushed in groups by
+   one thread while the workers copy and check the next ones, so the disk and
+   the hashing overlap and a group shares the file system's journal commits);
 3. rename it into place atomically (``archive/YYYY/MM/DD/<recording_id>-<file name>``,
    the UTC day the recording started) and flush the directory;
 4. publish the new state (``available``, ``archive_path``) in a new call-store
@@ -63,9 +65,9 @@ LOCK_FILE = ".archive.lock"
 LAST_RUN_FILE = "last-run.json"
 
 # Test hook: "step[:n],..." makes the job announce itself on stderr and sleep at the n-th time (default: first)
-# it reaches a named step, so a test can SIGKILL it exactly there. Steps: copy (after the first chunk of a copy),
-# fsynced (copy flushed, not yet verified or renamed), renamed (in place, not yet published), publish (inside the
-# generation being written, before it is published).
+# it reaches a named step, so a test can SIGKILL it exactly there. Steps: copy (after a chunk of a copy), fsynced
+# (a group of verified copies flushed, not yet renamed), renamed (in place and flushed, not yet published), publish
+# (inside the generation being written, before it is published).
 # DIMNB_ARCHIVE_TEST_STEP_DELAY=seconds sleeps at every step instead: slow motion, for kills at random times.
 PAUSE_ENV = "DIMNB_ARCHIVE_TEST_PAUSE"
 PAUSE_SECONDS_ENV = "DIMNB_ARCHIVE_TEST_PAUSE_SECONDS"

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -189,8 +190,9 @@ def test_a_changed_source_is_a_failure_left_pending_and_never_published(world) -
         handle.write(b"\0" * 10)
     result = cli("--data", str(stores.data.root))
     assert result.returncode == 1
-    assert f"FAILED recording {waiting[0]['recording_id']}: the source changed since it was loaded (its checksum differs)" in result.stdout
-    assert f"FAILED recording {waiting[1]['recording_id']}: the source changed since it was loaded" in result.stdout
+    changed = "the source changed since it was loaded"
+    assert f"FAILED recording {waiting[0]['recording_id']}: {changed} (its checksum differs)" in result.stdout
+    assert f"FAILED recording {waiting[1]['recording_id']}: {changed} (" in result.stdout
     assert "2 failed" in result.stdout
     after = recordings(stores)
     for r in waiting[:2]:
@@ -329,3 +331,40 @@ def test_last_run_is_json_readable(world) -> None:
     archive.run(stores)
     record = json.loads((stores.data.archive_dir / archive.LAST_RUN_FILE).read_text())
     assert record["finished_at"] >= record["started_at"] and record["failed"] == 0
+
+
+# ------------------------------------------------------------------------------------------ running it nightly
+
+
+def _replace_data(args: list[str], data: Path) -> list[str]:
+    return [str(data) if i and args[i - 1] == "--data" else a for i, a in enumerate(args)]
+
+
+def test_the_documented_cron_line_runs_the_job(world) -> None:
+    stores, _pbx = world
+    doc = (ROOT / "docs" / "archive.md").read_text()
+    [line] = [x for x in doc.splitlines() if re.match(r"^\d+ \d+ \* \* \* \w+ /", x)]
+    command = shlex.split(line.split(">>")[0])[6:]  # minute hour day month weekday user
+    assert command[0].endswith("/bin/dimnb") and command[1] == "archive" and "--data" in command
+    result = subprocess.run([sys.executable, "-m", "dimnb", *_replace_data(command[1:], stores.data.root)],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert pending(stores) == [] and "\r" not in result.stderr  # --no-progress: no bar in the log
+
+
+def test_the_systemd_units_run_the_job_every_night(world) -> None:
+    stores, _pbx = world
+    service = (ROOT / "contrib" / "dimnb-archive.service").read_text().splitlines()
+    timer = (ROOT / "contrib" / "dimnb-archive.timer").read_text().splitlines()
+    settings = [x.split("=", 1) for x in service if "=" in x and not x.startswith("#")]
+    [exec_start] = [v for k, v in settings if k == "ExecStart"]
+    [environment] = [v for k, v in settings if k == "Environment"]
+    assert ("Type", "oneshot") in [tuple(s) for s in settings] and environment.startswith("DIMNB_DATA=")
+    command = shlex.split(exec_start)
+    assert command[0].endswith("/bin/dimnb") and command[1] == "archive"
+    result = subprocess.run([sys.executable, "-m", "dimnb", *command[1:]], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_DATA": str(stores.data.root)})
+    assert result.returncode == 0, result.stderr
+    assert pending(stores) == []
+    assert "OnCalendar=*-*-* 02:30:00" in timer and "Unit=dimnb-archive.service" in timer
+    assert "WantedBy=timers.target" in timer
