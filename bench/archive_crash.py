@@ -252,7 +252,7 @@ def campaign(world: World, kills: int, rng: random.Random, *, log=None) -> Campa
         if attempts > kills * 6:
             result.violations.append(f"only {result.kills} kills in {attempts} attempts: the job never got there")
             break
-        kind = kinds[attempts % len(kinds)]
+        kind = kinds[result.kills % len(kinds)]  # a kind the job did not get to is tried again after a reset
         if kind == "random":  # somewhere in the run: it lasts longer the more is left to do
             killed = kill_at_random(world, rng, within=0.3 + 0.03 * _pending_left(world))
         else:

@@ -215,6 +215,9 @@ class ArchiveSummary:
             out.append(f"FAILED recording {failure.recording_id}: {failure.reason} ({failure.path})")
         if len(self.failures) > limit:
             out.append(f"... and {len(self.failures) - limit} more failures")
+        if not self.considered:
+            out.append("no 3CX recording waits for the archive")
+            return out
         mb = self.bytes_copied / 1e6
         out.append(
             f"{'dry run: ' if self.dry_run else ''}{self.archived} {would}archived ({mb:.1f} MB"

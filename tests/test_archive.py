@@ -111,6 +111,7 @@ def test_a_second_run_changes_nothing(world) -> None:
     assert first.archived > 0 and first.generations
     assert (second.archived, second.already_archived, second.missing, second.failed) == (0, 0, 0, 0)
     assert second.generations == [] and stores.calls.current_generation() == generation
+    assert second.lines() == ["no 3CX recording waits for the archive"]
     assert {p: p.stat().st_mtime_ns for p in archive_files(stores)} == stamps
 
 
