@@ -385,7 +385,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Copied:
-    """A copy in ``.incoming/`` waiting to be flushed, verified and renamed into place."""
+    """A verified copy in ``.incoming/`` waiting to be flushed and renamed into place."""
 
     candidate: Candidate
     source: Path
