@@ -280,14 +280,13 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 
 # ------------------------------------------------------------------------------------------ topic commands
 # Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
+from dimnb.commands.archive import archive  # noqa: E402
 from dimnb.commands.audit import audit  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
-
-main.add_command(demo)
-main.add_command(audit)
 from dimnb.commands.session import session  # noqa: E402
 
-main.add_command(session)
+for _command in (archive, audit, demo, session):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -240,7 +240,8 @@ def load_3cx(
 
     def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
         files = [str(p.resolve()) for p in unit.files]
-        root = Path(recordings) if recordings else unit.files[0].parent / "Recordings"
+        # Absolute, so the archive job finds the files whatever directory it runs in.
+        root = (Path(recordings) if recordings else unit.files[0].parent / "Recordings").resolve()
         if unit.kind == "3cx-v20-cdroutput":
             csvread.drop(con, threecx_v20.stage(con, files[0], unit.columns))
             return 0

@@ -44,7 +44,8 @@ CREATE OR REPLACE TEMP TABLE stg_recordings (
     key VARCHAR, segment_seq INTEGER, segment_source_id VARCHAR, conf_key VARCHAR,
     source_path VARCHAR, file_name VARCHAR, format VARCHAR, start_time TIMESTAMPTZ,
     duration_seconds DOUBLE, size_bytes BIGINT, checksum VARCHAR, state VARCHAR,
-    source_file VARCHAR, source_line BIGINT
+    source_file VARCHAR, source_line BIGINT,
+    source_relpath VARCHAR              -- path inside the recordings folder (3CX: for `dimnb archive --source`)
 );
 CREATE OR REPLACE TEMP TABLE stg_quarantine (file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR);
 CREATE OR REPLACE TEMP TABLE stg_conf_ids (
@@ -255,7 +256,7 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
             """
             INSERT INTO recordings BY NAME
             SELECT r.recording_id, r.call_id, r.seq AS segment_seq, r.conference_id, $system AS system,
-                   r.source_path, NULL AS archive_path, r.file_name, r.format, r.rec_start AS start_time,
+                   r.source_path, r.source_relpath, NULL AS archive_path, r.file_name, r.format, r.rec_start AS start_time,
                    epoch(r.rec_start - c.start_time) AS offset_seconds,
                    r.duration_seconds, r.size_bytes, r.checksum, r.state, now() AS state_changed_at
             FROM (

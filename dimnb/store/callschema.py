@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -119,7 +119,13 @@ CREATE TABLE dir_primary_groups (login VARCHAR, group_name VARCHAR, valid_from T
 CREATE TABLE unmatched_files (system VARCHAR, path VARCHAR, reason VARCHAR, seen_at TIMESTAMPTZ);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# v2: where a recording sits inside the recordings folder it was loaded from (POSIX separators), so the
+# archive job can find it again when that folder is mounted somewhere else (`dimnb archive --source`).
+_V2 = """
+ALTER TABLE recordings ADD COLUMN source_relpath VARCHAR;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
