@@ -281,8 +281,11 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 # ------------------------------------------------------------------------------------------ topic commands
 # Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
 from dimnb.commands.demo import demo  # noqa: E402
+from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
 
 main.add_command(demo)
+load.add_command(asterisk_command)
+load.add_command(freeswitch_command)
 
 
 if __name__ == "__main__":

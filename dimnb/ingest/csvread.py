@@ -10,7 +10,7 @@ ordinal in its file plus the skipped lines plus the rejected lines before it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -41,21 +41,29 @@ def read_csv_raw(
     quote: str = '"',
     escape: str = '"',
     alias: str = "r",
+    encoding: str = "utf-8",
+    transform: Callable[[str], str] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> RawTable:
-    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine."""
+    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine.
+
+    ``transform`` builds the SELECT that fills the table from the read (given
+    as a FROM item), so a loader can type rows as DuckDB reads them instead
+    of copying them first. It must be a projection only (one row out per row
+    in, in order) that keeps ``filename``; ``params`` are its parameters.
+    """
     n = next(_counter)
     raw, rej, scan, files_table, rej_table = f"_raw{n}", f"_rej{n}", f"_scan{n}", f"_files{n}", f"_rejlines{n}"
     spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {raw} AS
-        SELECT * FROM read_csv($files, columns = {spec}, header = false, skip = $skip,
-                               delim = $delim, quote = $quote, escape = $escape,
+    source = f"""read_csv($files, columns = {spec}, header = false, skip = $skip,
+                               delim = $delim, quote = $quote, escape = $escape, encoding = $encoding,
                                auto_detect = false, filename = true, ignore_errors = true,
                                store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}',
-                               strict_mode = false, null_padding = false)
-        """,
-        {"files": list(files), "skip": skip, "delim": delimiter, "quote": quote, "escape": escape},
+                               strict_mode = false, null_padding = false)"""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {raw} AS {transform(source) if transform else f'SELECT * FROM {source}'}",
+        {"files": list(files), "skip": skip, "delim": delimiter, "quote": quote, "escape": escape,
+         "encoding": encoding, **(params or {})},
     )
     con.execute(
         f"""

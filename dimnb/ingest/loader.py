@@ -44,6 +44,7 @@ class LoadSummary:
     system: str
     results: list[FileResult] = field(default_factory=list)
     generation: int | None = None
+    notes: list[str] = field(default_factory=list)  # facts the person loading should know (printed first)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(r, attribute) for r in self.results)
@@ -53,7 +54,7 @@ class LoadSummary:
         return any(r.status in ("loaded", "skipped") for r in self.results)
 
     def lines(self) -> list[str]:
-        out = []
+        out = [f"note: {n}" for n in self.notes]
         for r in self.results:
             if r.status == "skipped":
                 out.append(f"{r.path}: already loaded, skipped")
@@ -156,11 +157,19 @@ def _record_loads(
             {"f": name, "load": load_id},
         ).fetchone()
         rows, added, quarantined, recs = (int(x) for x in stats)
+        duplicates = rows - added
+        per_row = con.execute(
+            "SELECT sum(r.rows), sum(CASE WHEN n.key IS NULL THEN r.rows ELSE r.duplicate_rows END) "
+            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_new) n USING (key) WHERE r.source_file = $f",
+            {"f": name},
+        ).fetchone()
+        if per_row[0] is not None:  # several input rows per call: count rows, not calls
+            rows, duplicates = int(per_row[0]), int(per_row[1])
         if unit.kind == "3cx-v20-recordings":
             rows = recs + quarantined
         result = FileResult(
             str(path), unit.kind, rows=rows + (quarantined if unit.kind != "3cx-v20-recordings" else 0),
-            calls_added=added, duplicates=rows - added if unit.kind != "3cx-v20-recordings" else 0,
+            calls_added=added, duplicates=duplicates if unit.kind != "3cx-v20-recordings" else 0,
             quarantined=quarantined,
             recordings_linked=linked if len(unit.files) == 1 else 0,
         )

@@ -44,6 +44,9 @@ CREATE OR REPLACE TEMP TABLE stg_recordings (
     source_file VARCHAR, source_line BIGINT
 );
 CREATE OR REPLACE TEMP TABLE stg_quarantine (file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR);
+-- Optional, for systems that write several rows per call (Asterisk, FreeSWITCH): how many input rows each
+-- staged call came from, and how many of those repeated a row already read. Empty: one row per staged call.
+CREATE OR REPLACE TEMP TABLE stg_call_rows (source_file VARCHAR, key VARCHAR, rows BIGINT, duplicate_rows BIGINT);
 CREATE OR REPLACE TEMP TABLE stg_conf_ids (
     conf_key VARCHAR, call_id BIGINT, room VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, conference_id BIGINT
 );
