@@ -340,6 +340,25 @@ def test_freepbx_export_with_recordings_in_monitor(stores: Stores, tmp_path: Pat
     assert stores.calls.query("SELECT to_name FROM segments ORDER BY call_id")[0] == ("Ann Agent",)
 
 
+def test_a_semicolon_separated_export_with_extra_columns(stores: Stores, tmp_path: Path) -> None:
+    path, _rows = _freepbx_export(tmp_path)
+    lines = path.read_text().splitlines()
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["id"] + rows[0])  # an auto-increment column dimnb does not know
+    for n, row in enumerate(rows[1:]):
+        writer.writerow([n + 1] + row)
+    other = tmp_path / "phpmyadmin.csv"
+    other.write_text(out.getvalue())
+    summary = load_asterisk(stores, [other], timezone="Europe/Paris")
+    assert [r.kind for r in summary.results] == ["asterisk-freepbx"]
+    assert summary.total("calls_added") == 3 and summary.total("quarantined") == 0
+
+
 def test_freepbx_recordings_are_playable_at_once_for_their_owner(stores: Stores, tmp_path: Path,
                                                                  directory_file: Path) -> None:
     import_directory(stores.state, directory_file)

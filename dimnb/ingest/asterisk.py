@@ -227,8 +227,10 @@ def _party_sql(source: str, has_trunks: bool) -> str:
     ext_num = pbxcsv.EXTENSION_NUMBER_RE
     external = pbxcsv.EXTERNAL_NUMBER_RE
     token = pbxcsv.EXTENSION_TOKEN_RE
-    # PJSIP/101-0000002a -> 101 (regexp_replace is several times faster than regexp_extract here)
-    endpoint = "nullif(regexp_replace(split_part({0}, '/', 2), '-[0-9A-Fa-f]+(;[0-9]+)?$', ''), '')"
+    # PJSIP/101-0000002a -> 101: drop the hex counter after the last '-' (string functions: regexes cost 5x more)
+    endpoint = ("nullif(CASE WHEN split_part({0}, '/', 2) LIKE '%-%' "
+                "THEN rtrim(rtrim(split_part({0}, '/', 2), '0123456789abcdefABCDEF'), '-') "
+                "ELSE split_part({0}, '/', 2) END, '')")
 
     def is_trunk(ep: str) -> str:
         return f"list_contains($trunks, {ep})"
@@ -326,8 +328,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                 -- kept for the Local-channel join and the time zone check
                 channel, dstchannel, linkedid, uniqueid, start_local, t_start, t_end,
                 coalesce(sequence, 0) AS leg_order,
-                hash(start_text, answer_text, end_text, duration_s, billsec_s, disposition, clid, src, dst, channel,
-                     dstchannel, app, lastdata, uniqueid, linkedid, sequence, recordingfile) AS row_hash,
+                hash(start_text, end_text, disposition, channel, dstchannel, app, uniqueid, sequence) AS row_hash,
                 t_answer, {pbxcsv.time_quality_sql()} AS time_quality,
                 CASE WHEN from_type = 'extension' THEN coalesce(src, from_ext) ELSE src END AS from_party,
                 from_type, from_ext,
@@ -441,7 +442,8 @@ def _check_zone_against_uniqueids(con: duckdb.DuckDBPyConnection, table: str, zo
         sign = "+" if offset >= 0 else "-"
         hours, minutes = divmod(abs(int(offset)) // 60, 60)
         notes.append(
-            f"{name}: times were read as {zone} local time, but the uniqueids (Unix times) say the PBX clock ran at "
+            f"{name}: times were read as {'UTC' if pbxcsv.is_utc(zone) else zone + ' local time'}, but the uniqueids "
+            f"(Unix times) say the PBX clock ran at "
             f"UTC{sign}{hours:02d}:{minutes:02d}; if so, load into a new data directory with --timezone set to the "
             "PBX's zone"
         )

@@ -114,7 +114,8 @@ def plan_file(path: Path, columns: list[str] | None) -> Plan:
     rows = pbxcsv.sample_rows(path)
     for name, layout in TEMPLATES.items():
         fitting = [r for r in rows if len(r) == len(layout)]
-        if fitting and all(_UUID.match(r[10].strip()) and _TIME.match(r[4].strip()) for r in fitting[:5]):
+        fits = sum(1 for r in fitting if _UUID.match(r[10].strip()) and _TIME.match(r[4].strip()))
+        if fits and fits * 2 >= len(fitting):  # most rows of that width look like the template (some may be bad)
             return Plan(f"freeswitch-{name}", list(layout))
     if not rows:
         return Plan("freeswitch-example", list(EXAMPLE))
