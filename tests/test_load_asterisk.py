@@ -516,3 +516,17 @@ def test_access_rule_on_cdr_csv_calls(stores_with_directory: Stores, tmp_path: P
     assert stores.calls.query("SELECT c.final_ext, t.group_name FROM call_tags t JOIN calls c USING (call_id) "
                               "ORDER BY 1, 2") == [("101", "Sales"), ("201", "Billing"), ("201", "Support"),
                                                    (None, "Support")]
+
+
+def test_a_folder_with_rotated_files_and_monitor(stores: Stores, tmp_path: Path) -> None:
+    folder = tmp_path / "cdr-csv"
+    folder.mkdir()
+    layout = CDR_CSV_LAYOUTS["cdr_csv-21"]
+    write(folder / "Master.csv.1", [leg(i) for i in range(3)], layout)
+    write(folder / "Master.csv", [leg(i) for i in range(2, 6)], layout)
+    _tone(folder / "monitor" / "2026" / "03" / "02" / f"out-0442079460001-101-20260302-090500-{leg(5)['uniqueid']}.wav",
+          2)
+    summary = load_asterisk(stores, [folder], timezone="UTC")
+    assert sorted(Path(r.path).name for r in summary.results) == ["Master.csv", "Master.csv.1"]
+    assert summary.total("calls_added") == 6 and summary.total("duplicates") == 1
+    assert summary.total("recordings_linked") == 1
