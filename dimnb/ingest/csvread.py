@@ -10,7 +10,7 @@ ordinal in its file plus the skipped lines plus the rejected lines before it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +42,21 @@ def read_csv_raw(
     quote: str = '"',
     escape: str = '"',
     alias: str = "r",
+    encoding: str = "utf-8",
+    transform: Callable[[str], str] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> RawTable:
-    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine."""
+    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine.
+
+    ``transform`` builds the SELECT that fills the table from the read (given
+    as a FROM item), so a loader can type rows as DuckDB reads them instead
+    of copying them first. It must be a projection only (one row out per row
+    in, in order) that keeps ``filename``; ``params`` are its parameters.
+    """
     n = next(_counter)
-    return read_csv_into(con, f"_raw{n}", files, columns, "SELECT * FROM {csv}", {}, skip=skip, delimiter=delimiter, quote=quote,
-                         escape=escape, alias=alias)
+    query = transform("{csv}") if transform else "SELECT * FROM {csv}"
+    return read_csv_into(con, f"_raw{n}", files, columns, query, dict(params or {}), skip=skip, delimiter=delimiter,
+                         quote=quote, escape=escape, alias=alias, encoding=encoding)
 
 
 def read_csv_into(
@@ -62,6 +72,7 @@ def read_csv_into(
     quote: str = '"',
     escape: str = '"',
     alias: str = "r",
+    encoding: str = "utf-8",
 ) -> RawTable:
     """Create temp ``table`` from ``query`` in one pass over the files.
 
@@ -76,7 +87,7 @@ def read_csv_into(
     spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
     csv = (
         f"read_csv($csv_files, columns = {spec}, header = false, skip = $csv_skip, delim = $csv_delim, "
-        f"quote = $csv_quote, escape = $csv_escape, auto_detect = false, filename = true, ignore_errors = true, "
+        f"quote = $csv_quote, escape = $csv_escape, encoding = $csv_encoding, auto_detect = false, filename = true, ignore_errors = true, "
         f"store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}', strict_mode = false, "
         f"null_padding = false)"
     )
@@ -86,7 +97,7 @@ def read_csv_into(
         {query.replace("{csv}", csv)}
         """,
         {**params, "csv_files": list(files), "csv_skip": skip, "csv_delim": delimiter, "csv_quote": quote,
-         "csv_escape": escape},
+         "csv_escape": escape, "csv_encoding": encoding},
     )
     con.execute(
         f"""

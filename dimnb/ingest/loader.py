@@ -44,6 +44,7 @@ class LoadSummary:
     system: str
     results: list[FileResult] = field(default_factory=list)
     generation: int | None = None
+    notes: list[str] = field(default_factory=list)  # facts the person loading should know (printed first)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(r, attribute) for r in self.results)
@@ -53,7 +54,7 @@ class LoadSummary:
         return any(r.status in ("loaded", "skipped") for r in self.results)
 
     def lines(self) -> list[str]:
-        out = []
+        out = [f"note: {n}" for n in self.notes]
         for r in self.results:
             if r.status == "skipped":
                 out.append(f"{r.path}: already loaded, skipped")
@@ -156,9 +157,18 @@ def _record_loads(
         name = str(path.resolve())
         rows, added = merge.per_file.get(name, (0, 0))
         q = quarantined.get(name, 0)
+        duplicates = rows - added
+        # Several input rows per call (Asterisk legs): count rows, not calls.
+        per_row = con.execute(
+            "SELECT sum(r.rows), sum(CASE WHEN n.key IS NULL THEN r.rows ELSE r.duplicate_rows END) "
+            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f",
+            {"f": name},
+        ).fetchone()
+        if per_row[0] is not None:
+            rows, duplicates = int(per_row[0]), int(per_row[1])
         recordings = linked_by_file.get(name, 0) if len(unit.files) > 1 or unit.kind.endswith("recordings") else linked
         result = FileResult(str(path), unit.kind, rows=rows + q + (recordings if unit.kind.endswith("recordings") else 0),
-                            calls_added=added, duplicates=rows - added, quarantined=q, recordings_linked=recordings)
+                            calls_added=added, duplicates=duplicates, quarantined=q, recordings_linked=recordings)
         con.execute(
             "INSERT INTO loads VALUES ($load, $system, $kind, $file, $sha, $size, now(), $rows, $added, $dupes, $q, $linked)",
             {"load": load_id, "system": system, "kind": unit.kind, "file": name, "sha": shas[path],

@@ -48,6 +48,9 @@ CREATE OR REPLACE TEMP TABLE stg_recordings (
     source_relpath VARCHAR              -- path inside the recordings folder (3CX: for `dimnb archive --source`)
 );
 CREATE OR REPLACE TEMP TABLE stg_quarantine (file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR);
+-- Optional, for systems that write several rows per call (Asterisk, FreeSWITCH): how many input rows each
+-- staged call came from, and how many of those repeated a row already read. Empty: one row per staged call.
+CREATE OR REPLACE TEMP TABLE stg_call_rows (source_file VARCHAR, key VARCHAR, rows BIGINT, duplicate_rows BIGINT);
 CREATE OR REPLACE TEMP TABLE stg_conf_ids (
     conf_key VARCHAR, call_id BIGINT, room VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, conference_id BIGINT
 );
