@@ -131,7 +131,7 @@ class Player(anywidget.AnyWidget):
             if size > self._max_inline:
                 self.message = TOO_LARGE
                 return False
-            _audit_hook.record(self._stores, actor, _audit_hook.PLAY, decision, detail=f"play_id={play_id}",
+            _audit_hook.record(self._stores, actor, _audit_hook.PLAY, decision, play_id=play_id,
                                recorder=self._audit)
         segment = session.segment(recording.segment_seq)
         self._current = {"recording_id": rid, "call_id": decision.call_id, "play_id": play_id,
@@ -248,7 +248,7 @@ class Player(anywidget.AnyWidget):
         data = None if have else self._read(decision)
         if not have and data is None:
             return
-        _audit_hook.record(self._stores, actor, _audit_hook.DOWNLOAD, decision, detail=f"play_id={play_id}",
+        _audit_hook.record(self._stores, actor, _audit_hook.DOWNLOAD, decision, play_id=play_id,
                            recorder=self._audit)
         self._to_browser({"type": "download", "play_id": current["play_id"], "name": current["download_name"],
                     "mime": mime_type(decision.format)}, [data] if data is not None else None)
