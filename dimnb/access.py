@@ -106,6 +106,9 @@ _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _alias(name: str) -> str:
+    """A table alias. ``c.call_id`` (the old call-id-column form) means the calls table aliased ``c``."""
+    if name.endswith(".call_id"):
+        name = name.removesuffix(".call_id")
     if not _ALIAS_RE.match(name):
         raise ValueError(f"not a plain table alias: {name!r}")
     return name
@@ -144,6 +147,9 @@ def _nested(actor: Actor) -> bool:
 
 def scope_sql(actor: Actor, action: Action = VIEW_CALLS, calls: str = "c") -> Fragment:
     """The condition on the calls table (alias ``calls``) that every query for ``action`` must embed.
+
+    The condition reads the call row (``calls.participant_logins``,
+    ``calls.group_tags``), so a query on other tables joins ``calls``.
 
     ``VIEW_CALLS``: the report scope. ``PLAY_RECORDING``: the report scope
     *and* the playback grant (the recording's state is checked by

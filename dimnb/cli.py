@@ -280,9 +280,16 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 
 # ------------------------------------------------------------------------------------------ topic commands
 # Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
+from dimnb.commands.archive import archive  # noqa: E402
+from dimnb.commands.audit import audit  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
+from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
+from dimnb.commands.session import session  # noqa: E402
 
-main.add_command(demo)
+for _command in (archive, audit, demo, session):
+    main.add_command(_command)
+load.add_command(asterisk_command)
+load.add_command(freeswitch_command)
 
 
 if __name__ == "__main__":

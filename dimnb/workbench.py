@@ -7,14 +7,19 @@ through dimnb.access, exactly like the dashboards do.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from dimnb import access, reports
+from dimnb import access, reports, sessions
+from dimnb.errors import NotFound
 from dimnb.filters import Filters
 from dimnb.store.stores import Stores
+
+if TYPE_CHECKING:
+    from dimnb.widgets import Player, SessionView
 
 USER_ENV = "DIMNB_USER"
 
@@ -52,6 +57,29 @@ class Workbench:
         view = access.why(self.stores.calls, actor, call_id, access.VIEW_CALLS)
         play = access.why(self.stores.calls, actor, call_id, access.PLAY_RECORDING)
         return {"view": str(view) if view else None, "play": str(play) if play else None}
+
+    def session(self, call_id: int) -> sessions.Session:
+        """The Call Session of ``call_id`` (raises NotFound for a call that does not exist *or* is out of scope)."""
+        found = sessions.build_session(self.stores.calls, self.actor, call_id, state=self.stores.state)
+        if found is None:
+            raise NotFound(f"no call {call_id} (or not one you may see)")
+        return found
+
+    @cached_property
+    def player(self) -> "Player":
+        """The one docked player of this workbench: it keeps playing whatever else is shown."""
+        from dimnb.widgets import Player
+
+        return Player(self.stores, self.login)
+
+    def session_view(self, call_id: int | None = None) -> "SessionView":
+        """A session view wired to ``self.player`` (a click on a recording plays it there)."""
+        from dimnb.widgets import SessionView
+
+        view = SessionView(self.stores, self.login, on_play_request=self.player.handle_play_request)
+        if call_id is not None:
+            view.show(call_id)
+        return view
 
     def __repr__(self) -> str:
         return f"<dimnb.Workbench {self.stores.data.root} as {self.login}>"

@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def realdata_dir() -> Path:
-    return Path(os.environ.get("DIMNB_REALDATA", ROOT.parent / "shared" / "realdata"))
+    """``$DIMNB_REALDATA``, else the nearest ``shared/realdata`` beside the checkout or one of its parents."""
+    if os.environ.get("DIMNB_REALDATA"):
+        return Path(os.environ["DIMNB_REALDATA"])
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "realdata"
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "realdata"
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,14 @@ import pytest
 
 from conftest import legacy_row, write_legacy
 from dimnb.ingest.loader import load_3cx
-from dimnb.store.callschema import SCHEMA_VERSION
+from dimnb.store import callschema
 from dimnb.store.callstore import CallStore, generation_name
 from dimnb.store.stores import Stores
 
 
 def test_first_generation_has_the_schema(stores: Stores) -> None:
     assert stores.calls.current_name() == generation_name(1)
-    assert stores.calls.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    assert stores.calls.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(callschema.SCHEMA_VERSION),)]
 
 
 def test_a_write_is_invisible_until_published_and_readers_follow(stores: Stores) -> None:

@@ -10,8 +10,9 @@ ordinal in its file plus the skipped lines plus the rejected lines before it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -41,21 +42,62 @@ def read_csv_raw(
     quote: str = '"',
     escape: str = '"',
     alias: str = "r",
+    encoding: str = "utf-8",
+    transform: Callable[[str], str] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> RawTable:
-    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine."""
+    """Read ``files`` (same layout) into a temp table of VARCHAR ``columns``; rejects go to quarantine.
+
+    ``transform`` builds the SELECT that fills the table from the read (given
+    as a FROM item), so a loader can type rows as DuckDB reads them instead
+    of copying them first. It must be a projection only (one row out per row
+    in, in order) that keeps ``filename``; ``params`` are its parameters.
+    """
     n = next(_counter)
-    raw, rej, scan, files_table, rej_table = f"_raw{n}", f"_rej{n}", f"_scan{n}", f"_files{n}", f"_rejlines{n}"
+    query = transform("{csv}") if transform else "SELECT * FROM {csv}"
+    return read_csv_into(con, f"_raw{n}", files, columns, query, dict(params or {}), skip=skip, delimiter=delimiter,
+                         quote=quote, escape=escape, alias=alias, encoding=encoding)
+
+
+def read_csv_into(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    files: Sequence[str],
+    columns: Sequence[str],
+    query: str,
+    params: dict[str, Any],
+    *,
+    skip: int = 0,
+    delimiter: str = ",",
+    quote: str = '"',
+    escape: str = '"',
+    alias: str = "r",
+    encoding: str = "utf-8",
+) -> RawTable:
+    """Create temp ``table`` from ``query`` in one pass over the files.
+
+    ``query`` reads the CSV through the placeholder ``{csv}`` (a ``read_csv``
+    call whose VARCHAR ``columns`` and ``filename`` it may use) and must keep
+    a ``filename`` column and the files' row order (no ORDER BY, no
+    aggregation), so that ``line_sql`` (on ``alias``) gives each row's line.
+    Rejected rows go to ``stg_quarantine``.
+    """
+    n = next(_counter)
+    rej, scan, files_table, rej_table = f"_rej{n}", f"_scan{n}", f"_files{n}", f"_rejlines{n}"
     spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
+    csv = (
+        f"read_csv($csv_files, columns = {spec}, header = false, skip = $csv_skip, delim = $csv_delim, "
+        f"quote = $csv_quote, escape = $csv_escape, encoding = $csv_encoding, auto_detect = false, filename = true, ignore_errors = true, "
+        f"store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}', strict_mode = false, "
+        f"null_padding = false)"
+    )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {raw} AS
-        SELECT * FROM read_csv($files, columns = {spec}, header = false, skip = $skip,
-                               delim = $delim, quote = $quote, escape = $escape,
-                               auto_detect = false, filename = true, ignore_errors = true,
-                               store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}',
-                               strict_mode = false, null_padding = false)
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        {query.replace("{csv}", csv)}
         """,
-        {"files": list(files), "skip": skip, "delim": delimiter, "quote": quote, "escape": escape},
+        {**params, "csv_files": list(files), "csv_skip": skip, "csv_delim": delimiter, "csv_quote": quote,
+         "csv_escape": escape, "csv_encoding": encoding},
     )
     con.execute(
         f"""
@@ -83,13 +125,12 @@ def read_csv_raw(
         FROM {rej_table}
         """
     )
+    # rowids need not start at 0 (inside a transaction they are offset), so measure them.
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {files_table} AS
-        SELECT filename, min(rowid) AS first_rowid FROM {raw} GROUP BY filename
-        """
+        f"CREATE OR REPLACE TEMP TABLE {files_table} AS SELECT filename, min(rowid) AS first_rowid "
+        f"FROM {table} GROUP BY filename"
     )
-    rows = int(con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0])
+    rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     ordinal = f"({alias}.rowid - {files_table}.first_rowid + 1)"
     line_sql = f"({ordinal} + {int(skip)}"
     if rejected:
@@ -97,9 +138,30 @@ def read_csv_raw(
             f" + (SELECT count(*) FROM {rej_table} x WHERE x.filename = {alias}.filename AND x.good_before < {ordinal})"
         )
     line_sql += ")"
-    for table in (rej, scan):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    return RawTable(raw, files_table, line_sql, rows, rejected)
+    for t in (rej, scan):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return RawTable(table, files_table, line_sql, rows, rejected)
+
+
+def fill_raw_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Put the file's own text into quarantine rows that lack it (rows refused after parsing)."""
+    wanted: dict[str, set[int]] = {}
+    for file, line in con.execute("SELECT file, line FROM stg_quarantine WHERE raw IS NULL AND line IS NOT NULL").fetchall():
+        wanted.setdefault(file, set()).add(int(line))
+    found = []
+    for file, lines in wanted.items():
+        last = max(lines)
+        try:
+            with open(file, encoding="utf-8-sig", errors="replace", newline="") as handle:
+                for number, text in enumerate(handle, start=1):
+                    if number in lines:
+                        found.append((file, number, text.rstrip("\r\n")[:2000]))
+                    if number >= last:
+                        break
+        except OSError:
+            continue
+    if found:
+        con.executemany("UPDATE stg_quarantine SET raw = $3 WHERE file = $1 AND line = $2 AND raw IS NULL", found)
 
 
 def join_files(raw: RawTable, alias: str = "r") -> str:

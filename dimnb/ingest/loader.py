@@ -44,6 +44,7 @@ class LoadSummary:
     system: str
     results: list[FileResult] = field(default_factory=list)
     generation: int | None = None
+    notes: list[str] = field(default_factory=list)  # facts the person loading should know (printed first)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(r, attribute) for r in self.results)
@@ -53,7 +54,7 @@ class LoadSummary:
         return any(r.status in ("loaded", "skipped") for r in self.results)
 
     def lines(self) -> list[str]:
-        out = []
+        out = [f"note: {n}" for n in self.notes]
         for r in self.results:
             if r.status == "skipped":
                 out.append(f"{r.path}: already loaded, skipped")
@@ -140,35 +141,39 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, system: str, sha: str) -> bo
 
 
 def _record_loads(
-    con: duckdb.DuckDBPyConnection, system: str, unit: Unit, load_id: int, shas: dict[Path, str], linked: int
+    con: duckdb.DuckDBPyConnection,
+    system: str,
+    unit: Unit,
+    load_id: int,
+    shas: dict[Path, str],
+    merge: staging.MergeStats,
+    quarantined: dict[str, int],
+    linked: int,
 ) -> list[FileResult]:
+    linked_by_file = {f: int(n) for f, n in con.execute(
+        "SELECT source_file, count(*) FROM stg_rec_new GROUP BY 1").fetchall()}
     results = []
     for path in unit.files:
         name = str(path.resolve())
-        stats = con.execute(
-            """
-            SELECT
-                (SELECT count(*) FROM stg_calls WHERE source_file = $f),
-                (SELECT count(*) FROM stg_new WHERE source_file = $f),
-                (SELECT count(*) FROM quarantine WHERE load_id = $load AND file = $f),
-                (SELECT count(*) FROM stg_recordings WHERE source_file = $f)
-            """,
-            {"f": name, "load": load_id},
+        rows, added = merge.per_file.get(name, (0, 0))
+        q = quarantined.get(name, 0)
+        duplicates = rows - added
+        # Several input rows per call (Asterisk legs): count rows, not calls.
+        per_row = con.execute(
+            "SELECT sum(r.rows), sum(CASE WHEN n.key IS NULL THEN r.rows ELSE r.duplicate_rows END) "
+            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f",
+            {"f": name},
         ).fetchone()
-        rows, added, quarantined, recs = (int(x) for x in stats)
-        if unit.kind == "3cx-v20-recordings":
-            rows = recs + quarantined
-        result = FileResult(
-            str(path), unit.kind, rows=rows + (quarantined if unit.kind != "3cx-v20-recordings" else 0),
-            calls_added=added, duplicates=rows - added if unit.kind != "3cx-v20-recordings" else 0,
-            quarantined=quarantined,
-            recordings_linked=linked if len(unit.files) == 1 else 0,
-        )
+        if per_row[0] is not None:
+            rows, duplicates = int(per_row[0]), int(per_row[1])
+        recordings = linked_by_file.get(name, 0) if len(unit.files) > 1 or unit.kind.endswith("recordings") else linked
+        result = FileResult(str(path), unit.kind, rows=rows + q + (recordings if unit.kind.endswith("recordings") else 0),
+                            calls_added=added, duplicates=duplicates, quarantined=q, recordings_linked=recordings)
         con.execute(
             "INSERT INTO loads VALUES ($load, $system, $kind, $file, $sha, $size, now(), $rows, $added, $dupes, $q, $linked)",
             {"load": load_id, "system": system, "kind": unit.kind, "file": name, "sha": shas[path],
              "size": path.stat().st_size, "rows": result.rows, "added": added, "dupes": result.duplicates,
-             "q": quarantined, "linked": result.recordings_linked},
+             "q": q, "linked": recordings},
         )
         results.append(result)
     return results
@@ -216,11 +221,11 @@ def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *,
             try:
                 staging.create_staging(con)
                 load_id = staging.next_load_id(con)
-                linked = stage(con, unit)
-                staging.merge_calls(con, system, load_id)
-                rec_linked, _unmatched = staging.merge_recordings(con, system)
-                staging.store_quarantine(con, load_id)
-                summary.results.extend(_record_loads(con, system, unit, load_id, shas, rec_linked or linked))
+                stage(con, unit)
+                merge = staging.merge_calls(con, system, load_id)
+                linked, _unmatched = staging.merge_recordings(con, system)
+                quarantined = staging.store_quarantine(con, load_id)
+                summary.results.extend(_record_loads(con, system, unit, load_id, shas, merge, quarantined, linked))
                 con.execute("COMMIT")
             except (duckdb.Error, DimnbError, OSError, ValueError) as exc:
                 con.execute("ROLLBACK")
@@ -245,7 +250,8 @@ def load_3cx(
 
     def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
         files = [str(p.resolve()) for p in unit.files]
-        root = Path(recordings) if recordings else unit.files[0].parent / "Recordings"
+        # Absolute, so the archive job finds the files whatever directory it runs in.
+        root = (Path(recordings) if recordings else unit.files[0].parent / "Recordings").resolve()
         if unit.kind == "3cx-v20-cdroutput":
             csvread.drop(con, threecx_v20.stage(con, files[0], unit.columns))
             return 0

@@ -9,7 +9,7 @@ links recordings to calls that may have been loaded earlier.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -20,17 +20,20 @@ CREATE OR REPLACE TEMP TABLE stg_calls (
     key VARCHAR, start_time TIMESTAMPTZ, answer_time TIMESTAMPTZ, end_time TIMESTAMPTZ,
     direction VARCHAR, from_party VARCHAR, from_ext VARCHAR, from_name VARCHAR,
     to_party VARCHAR, to_ext VARCHAR, final_party VARCHAR, final_ext VARCHAR, final_name VARCHAR,
-    outcome VARCHAR, source_file VARCHAR, source_line BIGINT
+    outcome VARCHAR, source_file VARCHAR, source_line BIGINT,
+    call_id BIGINT, segment_count INTEGER     -- optional: a loader may number calls itself (see assign_call_ids)
 );
 CREATE OR REPLACE TEMP TABLE stg_segments (
     key VARCHAR, seq INTEGER, source_id VARCHAR, kind VARCHAR,
     start_time TIMESTAMPTZ, answer_time TIMESTAMPTZ, end_time TIMESTAMPTZ, time_quality VARCHAR,
     from_party VARCHAR, from_type VARCHAR, from_ext VARCHAR, from_name VARCHAR,
     to_party VARCHAR, to_type VARCHAR, to_ext VARCHAR, to_name VARCHAR,
-    answered BOOLEAN, reason VARCHAR
+    answered BOOLEAN, reason VARCHAR,
+    call_id BIGINT
 );
 CREATE OR REPLACE TEMP TABLE stg_conferences (
-    key VARCHAR, conf_key VARCHAR, room VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ
+    key VARCHAR, conf_key VARCHAR, room VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ,
+    call_id BIGINT
 );
 CREATE OR REPLACE TEMP TABLE stg_conference_members (
     conf_key VARCHAR, party VARCHAR, party_type VARCHAR, extension VARCHAR, display_name VARCHAR,
@@ -41,9 +44,13 @@ CREATE OR REPLACE TEMP TABLE stg_recordings (
     key VARCHAR, segment_seq INTEGER, segment_source_id VARCHAR, conf_key VARCHAR,
     source_path VARCHAR, file_name VARCHAR, format VARCHAR, start_time TIMESTAMPTZ,
     duration_seconds DOUBLE, size_bytes BIGINT, checksum VARCHAR, state VARCHAR,
-    source_file VARCHAR, source_line BIGINT
+    source_file VARCHAR, source_line BIGINT,
+    source_relpath VARCHAR              -- path inside the recordings folder (3CX: for `dimnb archive --source`)
 );
 CREATE OR REPLACE TEMP TABLE stg_quarantine (file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR);
+-- Optional, for systems that write several rows per call (Asterisk, FreeSWITCH): how many input rows each
+-- staged call came from, and how many of those repeated a row already read. Empty: one row per staged call.
+CREATE OR REPLACE TEMP TABLE stg_call_rows (source_file VARCHAR, key VARCHAR, rows BIGINT, duplicate_rows BIGINT);
 CREATE OR REPLACE TEMP TABLE stg_conf_ids (
     conf_key VARCHAR, call_id BIGINT, room VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, conference_id BIGINT
 );
@@ -58,90 +65,142 @@ def next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0])
 
 
+def next_call_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The first free call id: loaders that number their calls themselves start here (gaps are fine)."""
+    return int(con.execute("SELECT coalesce(max(call_id), 0) + 1 FROM calls").fetchone()[0])
+
+
 @dataclass
 class MergeStats:
     rows: int = 0
     calls_added: int = 0
     duplicates: int = 0
-    quarantined: int = 0
-    recordings_linked: int = 0
-    recordings_unmatched: int = 0
+    per_file: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (rows, calls added)
+
+
+def _per_file(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {f: int(n) for f, n in con.execute("SELECT source_file, count(*) FROM stg_calls GROUP BY 1").fetchall()}
+
+
+def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> bool:
+    """Number staged calls a loader left unnumbered, and point their segments and conferences at them.
+
+    Returns whether it numbered any (then the staged rows are not in call order).
+    """
+    missing = con.execute("SELECT count(*) FROM stg_calls WHERE call_id IS NULL").fetchone()[0]
+    if missing:
+        con.execute(
+            """
+            UPDATE stg_calls SET call_id = n.call_id FROM (
+                SELECT key AS k, $base + row_number() OVER (ORDER BY start_time, key) AS call_id
+                FROM stg_calls WHERE call_id IS NULL
+            ) n WHERE stg_calls.key = n.k AND stg_calls.call_id IS NULL
+            """,
+            {"base": max(next_call_id(con),
+                         int(con.execute("SELECT coalesce(max(call_id), 0) + 1 FROM stg_calls").fetchone()[0]))},
+        )
+    for table in ("stg_segments", "stg_conferences"):
+        if con.execute(f"SELECT count(*) FROM {table} WHERE call_id IS NULL").fetchone()[0]:
+            con.execute(
+                f"""
+                UPDATE {table} SET call_id = c.call_id
+                FROM (SELECT key, min(call_id) AS call_id FROM stg_calls GROUP BY key) c
+                WHERE {table}.key = c.key AND {table}.call_id IS NULL
+                """
+            )
+    return bool(missing)
 
 
 def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> MergeStats:
-    """Add staged calls (and their segments and conferences) that the store does not hold yet."""
+    """Add staged calls (and their segments and conferences) that the store does not hold yet.
+
+    Idempotence: a call whose (system, key) is already stored, or that came
+    earlier in the same staging, is dropped with its segments.
+    """
     stats = MergeStats()
-    stats.rows = int(con.execute("SELECT count(*) FROM stg_calls").fetchone()[0])
+    # Rows are stored in call order, so per-call lookups (sessions) skip by zone maps. A loader that
+    # numbers its own calls stages them in that order already; otherwise sort on insert.
+    in_call_order = not _assign_missing_ids(con)
+    rows_by_file = _per_file(con)
+    stats.rows = sum(rows_by_file.values())
+    dropped = 0
+    if con.execute("SELECT count(*) FROM calls WHERE system = $system", {"system": system}).fetchone()[0]:
+        dropped += con.execute(
+            "DELETE FROM stg_calls WHERE key IN (SELECT source_id FROM calls WHERE system = $system)",
+            {"system": system},
+        ).fetchone()[0]
+    distinct = con.execute("SELECT count(*) - count(DISTINCT key) FROM stg_calls").fetchone()[0]
+    if distinct:
+        dropped += con.execute(
+            """
+            DELETE FROM stg_calls WHERE rowid NOT IN (
+                SELECT arg_min(rowid, source_line) FROM stg_calls GROUP BY key
+            )
+            """
+        ).fetchone()[0]
+    keep = " WHERE call_id IN (SELECT call_id FROM stg_calls)" if dropped else ""
+    added_by_file = _per_file(con) if dropped else rows_by_file
+    stats.per_file = {f: (n, added_by_file.get(f, 0)) for f, n in rows_by_file.items()}
+    stats.calls_added = stats.rows - dropped
+    stats.duplicates = dropped
+    if not stats.calls_added:
+        return stats
+    con.execute(
+        f"""
+        INSERT INTO segments BY NAME
+        SELECT call_id, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
+               from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, answered, reason
+        FROM stg_segments{keep}
+        {"" if in_call_order else "ORDER BY call_id, seq"}
+        """
+    )
+    if con.execute("SELECT count(*) FROM stg_calls WHERE segment_count IS NULL").fetchone()[0]:
+        con.execute(
+            """
+            UPDATE stg_calls SET segment_count = coalesce(n.segment_count, 0)
+            FROM (SELECT c.call_id, count(s.call_id)::INTEGER AS segment_count
+                  FROM stg_calls c LEFT JOIN stg_segments s USING (call_id) GROUP BY c.call_id) n
+            WHERE stg_calls.call_id = n.call_id AND stg_calls.segment_count IS NULL
+            """
+        )
+    con.execute(
+        f"""
+        INSERT INTO calls BY NAME
+        SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
+               direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
+               epoch(coalesce(answer_time, end_time) - start_time) AS ring_seconds,
+               CASE WHEN answer_time IS NULL THEN 0 ELSE epoch(end_time - answer_time) END AS talk_seconds,
+               epoch(end_time - start_time) AS duration_seconds,
+               outcome, segment_count,
+               0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
+               $load_id AS load_id, source_file, source_line
+        FROM stg_calls
+        {"" if in_call_order else "ORDER BY call_id"}
+        """,
+        {"system": system, "load_id": load_id},
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE stg_conf_ids AS
+        SELECT conf_key, call_id, room, start_time, end_time,
+               (SELECT coalesce(max(conference_id), 0) FROM conferences)
+                 + row_number() OVER (ORDER BY start_time, conf_key) AS conference_id
+        FROM stg_conferences{keep}
+        """
+    )
+    con.execute(
+        "INSERT INTO conferences BY NAME SELECT conference_id, call_id, room, start_time, end_time FROM stg_conf_ids"
+    )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE stg_new AS
-        WITH firsts AS (
-            SELECT * FROM stg_calls
-            QUALIFY row_number() OVER (PARTITION BY key ORDER BY source_file, source_line) = 1
-        ), fresh AS (
-            SELECT f.* FROM firsts f
-            WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.system = $system AND c.source_id = f.key)
-        )
-        SELECT fresh.*,
-               (SELECT coalesce(max(call_id), 0) FROM calls)
-                 + row_number() OVER (ORDER BY start_time, key) AS call_id
-        FROM fresh
-        """,
-        {"system": system},
+        INSERT INTO conference_members BY NAME
+        SELECT i.conference_id, i.call_id, m.party, m.party_type, m.extension, m.display_name,
+               NULL AS login, m.join_time, m.leave_time
+        FROM stg_conference_members m JOIN stg_conf_ids i USING (conf_key)
+        ORDER BY i.call_id, i.conference_id
+        """
     )
-    stats.calls_added = int(con.execute("SELECT count(*) FROM stg_new").fetchone()[0])
-    stats.duplicates = stats.rows - stats.calls_added
-    if stats.calls_added:
-        con.execute(
-            """
-            INSERT INTO segments BY NAME
-            SELECT n.call_id, s.seq, s.source_id, s.kind, s.start_time, s.answer_time, s.end_time, s.time_quality,
-                   s.from_party, s.from_type, s.from_ext, s.from_name, s.to_party, s.to_type, s.to_ext, s.to_name,
-                   s.answered, s.reason
-            FROM stg_segments s JOIN stg_new n USING (key)
-            """
-        )
-        con.execute(
-            """
-            INSERT INTO calls BY NAME
-            SELECT n.call_id, $system AS system, n.key AS source_id, n.start_time, n.answer_time, n.end_time,
-                   n.direction, n.from_party, n.from_ext, n.from_name, n.to_party, n.to_ext,
-                   n.final_party, n.final_ext, n.final_name,
-                   epoch(coalesce(n.answer_time, n.end_time) - n.start_time) AS ring_seconds,
-                   CASE WHEN n.answer_time IS NULL THEN 0 ELSE epoch(n.end_time - n.answer_time) END AS talk_seconds,
-                   epoch(n.end_time - n.start_time) AS duration_seconds,
-                   n.outcome,
-                   coalesce(sc.segment_count, 0) AS segment_count,
-                   0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
-                   $load_id AS load_id, n.source_file, n.source_line
-            FROM stg_new n
-            LEFT JOIN (SELECT key, count(*)::INTEGER AS segment_count FROM stg_segments GROUP BY key) sc USING (key)
-            ORDER BY n.call_id
-            """,
-            {"system": system, "load_id": load_id},
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE stg_conf_ids AS
-            SELECT c.conf_key, n.call_id, c.room, c.start_time, c.end_time,
-                   (SELECT coalesce(max(conference_id), 0) FROM conferences)
-                     + row_number() OVER (ORDER BY c.start_time, c.conf_key) AS conference_id
-            FROM stg_conferences c JOIN stg_new n USING (key)
-            """
-        )
-        con.execute(
-            "INSERT INTO conferences BY NAME SELECT conference_id, call_id, room, start_time, end_time FROM stg_conf_ids"
-        )
-        con.execute(
-            """
-            INSERT INTO conference_members BY NAME
-            SELECT i.conference_id, i.call_id, m.party, m.party_type, m.extension, m.display_name,
-                   NULL AS login, m.join_time, m.leave_time
-            FROM stg_conference_members m JOIN stg_conf_ids i USING (conf_key)
-            """
-        )
-        tagging.derive_for_new_calls(con)
-    stats.quarantined = _store_quarantine(con, load_id)
+    tagging.derive_for_new_calls(con)
     return stats
 
 
@@ -200,7 +259,7 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
             """
             INSERT INTO recordings BY NAME
             SELECT r.recording_id, r.call_id, r.seq AS segment_seq, r.conference_id, $system AS system,
-                   r.source_path, NULL AS archive_path, r.file_name, r.format, r.rec_start AS start_time,
+                   r.source_path, r.source_relpath, NULL AS archive_path, r.file_name, r.format, r.rec_start AS start_time,
                    epoch(r.rec_start - c.start_time) AS offset_seconds,
                    r.duration_seconds, r.size_bytes, r.checksum, r.state, now() AS state_changed_at
             FROM (
@@ -212,6 +271,7 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                 LEFT JOIN conferences cf ON cf.conference_id = r.conference_id
                 LEFT JOIN segments s ON s.call_id = r.call_id AND s.seq = r.seq
             ) r JOIN calls c USING (call_id)
+            ORDER BY r.recording_id
             """,
             {"system": system},
         )
@@ -237,16 +297,13 @@ def refresh_recording_counts(con: duckdb.DuckDBPyConnection, call_ids_sql: str) 
     )
 
 
-def _store_quarantine(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
-    count = int(con.execute("SELECT count(*) FROM stg_quarantine").fetchone()[0])
-    if count:
+def store_quarantine(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:
+    """Move staged quarantine rows into the store; returns the count per file."""
+    counts = {f: int(n) for f, n in con.execute("SELECT file, count(*) FROM stg_quarantine GROUP BY 1").fetchall()}
+    if counts:
         con.execute(
             "INSERT INTO quarantine SELECT $load_id, file, line, reason, raw FROM stg_quarantine ORDER BY file, line",
             {"load_id": load_id},
         )
         con.execute("DELETE FROM stg_quarantine")
-    return count
-
-
-def store_quarantine(con: duckdb.DuckDBPyConnection, load_id: int) -> int:
-    return _store_quarantine(con, load_id)
+    return counts

@@ -120,8 +120,8 @@ def _derive(con: duckdb.DuckDBPyConnection, ids: str) -> None:
 
 
 def derive_for_new_calls(con: duckdb.DuckDBPyConnection) -> None:
-    """Derive call_users and call_tags for the calls a merge just added (temp table ``stg_new``)."""
-    _derive(con, "SELECT call_id FROM stg_new")
+    """Derive call_users and call_tags for the calls a merge just added (temp table ``stg_calls``)."""
+    _derive(con, "SELECT call_id FROM stg_calls")
 
 
 def rederive_all(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import csvread
+from dimnb.ingest import csvread, staging
 
 FIELDS = (
     "historyid", "callid", "duration", "time_start", "time_answered", "time_end",
@@ -79,6 +79,34 @@ def _col(columns: list[str], name: str) -> str:
     return f"r.{name}" if name in columns else "NULL::VARCHAR"
 
 
+def _party(x: str) -> str:
+    return f"regexp_replace({x}, '^Ext\\.', '')"
+
+
+def _ext(x: str) -> str:
+    return f"CASE WHEN {x} LIKE 'Ext.%' THEN substr({x}, 5) END"
+
+
+def _type(x: str) -> str:
+    return (f"CASE WHEN {x} LIKE 'Ext.%' THEN 'extension' "
+            f"WHEN regexp_matches({x}, '^[+0-9*#]+$') THEN 'external' ELSE 'other' END")
+
+
+_BAD_REASON = """
+    CASE
+        WHEN key IS NULL THEN 'no call id: callid and historyid are empty'
+        WHEN t_start IS NULL THEN 'time_start ' || coalesce(('''' || ts_text || ''''), 'is empty') || ' is not a time'
+        WHEN t_end IS NULL THEN 'time_end ' || coalesce(('''' || te_text || ''''), 'is empty') || ' is not a time'
+        WHEN nullif(trim(ta_text), '') IS NOT NULL AND t_answer IS NULL
+            THEN 'time_answered ' || ('''' || ta_text || '''') || ' is not a time'
+        WHEN t_end < t_start THEN 'time_end is before time_start'
+        WHEN t_answer IS NOT NULL AND (t_answer < t_start OR t_answer > t_end)
+            THEN 'time_answered is outside the call (before its start or after its end)'
+        WHEN coalesce(from_no, '') = '' AND len(chain_parties) = 0 THEN 'no calling party: from_no and chain are empty'
+        WHEN coalesce(to_no, '') = '' AND len(chain_parties) < 2 THEN 'no called party: to_no and chain are empty'
+    END"""
+
+
 def stage(
     con: duckdb.DuckDBPyConnection,
     files: Sequence[str],
@@ -87,165 +115,124 @@ def stage(
     skip: int = 0,
     queue_extensions: Sequence[str] = (),
 ) -> csvread.RawTable:
-    """Read legacy CDR files into the staging tables (calls and segments; bad rows to quarantine)."""
+    """Read legacy CDR files into the staging tables (calls and segments; bad rows to quarantine).
+
+    One pass over the CSV computes every row's parsed times, parties and, for
+    a bad row, the reason; the staging inserts read that table only.
+    """
     physical = [c if c != "_" else f"_skip{i}" for i, c in enumerate(columns)]
-    raw = csvread.read_csv_raw(con, files, physical, skip=skip)
-    c = lambda name: _col(columns, name)  # noqa: E731
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _legacy AS
-        SELECT
-            r.filename AS file, {raw.line_sql} AS line,
-            nullif(trim(coalesce({c('callid')}, {c('historyid')})), '') AS key,
-            {c('time_start')} AS time_start_text, {c('time_answered')} AS time_answered_text,
-            {c('time_end')} AS time_end_text,
-            try_strptime(trim({c('time_start')}), $fmts)::TIMESTAMPTZ AS t_start,
-            try_strptime(trim({c('time_answered')}), $fmts)::TIMESTAMPTZ AS t_answer,
-            try_strptime(trim({c('time_end')}), $fmts)::TIMESTAMPTZ AS t_end,
-            trim({c('reason_terminated')}) AS reason_terminated,
-            trim({c('reason_changed')}) AS reason_changed,
-            trim({c('from_no')}) AS from_no, trim({c('to_no')}) AS to_no,
-            trim({c('final_number')}) AS final_number,
-            lower(trim({c('from_type')})) AS from_type, lower(trim({c('to_type')})) AS to_type,
-            lower(trim({c('final_type')})) AS final_type,
-            nullif(trim({c('from_dispname')}), '') AS from_dispname,
-            nullif(trim({c('to_dispname')}), '') AS to_dispname,
-            nullif(trim({c('final_dispname')}), '') AS final_dispname,
-            nullif(trim({c('missed_queue_calls')}), '') AS missed_queue_calls,
-            list_filter(
-                list_transform(string_split_regex(regexp_replace(coalesce(trim({c('chain')}), ''), '^Chain:\\s*', ''), '[;,]'),
-                               lambda x: trim(x)),
-                lambda x: x <> '') AS chain_parties,
-            concat_ws(',', {', '.join(f'r.{p}' for p in physical)}) AS raw_text
-        FROM {csvread.join_files(raw)}
-        """,
-        {"fmts": _TIME_FORMATS},
-    )
-    con.execute(
-        """
-        INSERT INTO stg_quarantine
-        SELECT file, line,
-            CASE
-                WHEN key IS NULL THEN 'no call id: callid and historyid are empty'
-                WHEN t_start IS NULL THEN 'time_start ' || coalesce('''' || time_start_text || '''', 'is empty') || ' is not a time'
-                WHEN t_end IS NULL THEN 'time_end ' || coalesce('''' || time_end_text || '''', 'is empty') || ' is not a time'
-                WHEN nullif(trim(time_answered_text), '') IS NOT NULL AND t_answer IS NULL
-                    THEN 'time_answered ''' || time_answered_text || ''' is not a time'
-                WHEN t_end < t_start THEN 'time_end is before time_start'
-                WHEN t_answer IS NOT NULL AND (t_answer < t_start OR t_answer > t_end)
-                    THEN 'time_answered is outside the call (before its start or after its end)'
-                WHEN coalesce(from_no, '') = '' AND len(chain_parties) = 0 THEN 'no calling party: from_no and chain are empty'
-                WHEN coalesce(to_no, '') = '' AND len(chain_parties) < 2 THEN 'no called party: to_no and chain are empty'
-            END AS reason,
-            raw_text
-        FROM _legacy
-        WHERE key IS NULL OR t_start IS NULL OR t_end IS NULL OR t_end < t_start
-           OR (nullif(trim(time_answered_text), '') IS NOT NULL AND t_answer IS NULL)
-           OR (t_answer IS NOT NULL AND (t_answer < t_start OR t_answer > t_end))
-           OR (coalesce(from_no, '') = '' AND len(chain_parties) = 0)
-           OR (coalesce(to_no, '') = '' AND len(chain_parties) < 2)
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _legacy_ok AS
-        WITH ok AS (
-            SELECT * FROM _legacy
-            WHERE key IS NOT NULL AND t_start IS NOT NULL AND t_end IS NOT NULL AND t_end >= t_start
-              AND NOT (nullif(trim(time_answered_text), '') IS NOT NULL AND t_answer IS NULL)
-              AND NOT (t_answer IS NOT NULL AND (t_answer < t_start OR t_answer > t_end))
-              AND NOT (coalesce(from_no, '') = '' AND len(chain_parties) = 0)
-              AND NOT (coalesce(to_no, '') = '' AND len(chain_parties) < 2)
-        ), parties AS (
-            SELECT *,
-                CASE WHEN len(chain_parties) >= 2 THEN chain_parties
-                     ELSE list_filter([from_no, to_no, final_number],
-                                      lambda x, i: coalesce(x, '') <> ''
-                                          AND NOT list_contains(list_slice([from_no, to_no, final_number], 1, i - 1), x))
-                END AS p0
-            FROM ok
-        ), no_makecall AS (
-            SELECT *, CASE WHEN p0[1] = 'MakeCall' AND len(p0) >= 3 THEN p0[2:] ELSE p0 END AS p
-            FROM parties
+
+    def c(name: str) -> str:
+        return _col(columns, name)
+
+    query = f"""
+    SELECT filename, {_BAD_REASON} AS bad_reason,
+        key, t_start, t_answer, t_end, reason_terminated, reason_changed, to_no,
+        from_dispname, to_dispname, final_dispname, queue_missed,
+        CASE WHEN p0[1] = 'MakeCall' AND len(p0) >= 3 THEN p0[2:] ELSE p0 END AS p
+    FROM (
+        SELECT *, CASE WHEN len(chain_parties) >= 2 THEN chain_parties
+                       ELSE list_filter([from_no, to_no, final_number],
+                                        lambda x, i: coalesce(x, '') <> ''
+                                            AND NOT list_contains(list_slice([from_no, to_no, final_number], 1, i - 1), x))
+                  END AS p0
+        FROM (
+            SELECT r.filename,
+                nullif(trim(coalesce({c('callid')}, {c('historyid')})), '') AS key,
+                {c('time_start')} AS ts_text, {c('time_answered')} AS ta_text, {c('time_end')} AS te_text,
+                try_strptime(trim({c('time_start')}), $fmts)::TIMESTAMPTZ AS t_start,
+                try_strptime(trim({c('time_answered')}), $fmts)::TIMESTAMPTZ AS t_answer,
+                try_strptime(trim({c('time_end')}), $fmts)::TIMESTAMPTZ AS t_end,
+                trim({c('reason_terminated')}) AS reason_terminated,
+                trim({c('reason_changed')}) AS reason_changed,
+                trim({c('from_no')}) AS from_no, trim({c('to_no')}) AS to_no,
+                trim({c('final_number')}) AS final_number,
+                nullif(trim({c('from_dispname')}), '') AS from_dispname,
+                nullif(trim({c('to_dispname')}), '') AS to_dispname,
+                nullif(trim({c('final_dispname')}), '') AS final_dispname,
+                nullif(trim({c('missed_queue_calls')}), '') IS NOT NULL AS queue_missed,
+                list_filter(list_transform(
+                    string_split(replace(replace(coalesce({c('chain')}, ''), 'Chain:', ''), ';', ','), ','),
+                    lambda x: trim(x)), lambda x: x <> '') AS chain_parties
+            FROM {{csv}} r
         )
-        SELECT *,
+    )
+    """
+    raw = csvread.read_csv_into(con, "_legacy", files, physical, query, {"fmts": _TIME_FORMATS}, skip=skip, alias="l")
+    base = staging.next_call_id(con)
+    from_legacy = f"FROM {raw.name} l JOIN {raw.files_table} USING (filename)"
+    con.execute(
+        f"INSERT INTO stg_quarantine SELECT l.filename, {raw.line_sql}, l.bad_reason, NULL {from_legacy} "
+        "WHERE l.bad_reason IS NOT NULL"
+    )
+    csvread.fill_raw_lines(con)
+    # The row's position gives its call id (gaps where rows were refused are fine).
+    ok = f"""
+        SELECT $base + l.rowid - (SELECT min(first_rowid) FROM {raw.files_table}) AS call_id,
+            l.filename, {raw.line_sql} AS line, l.* EXCLUDE (filename, bad_reason),
             reason_changed = 'ReplacedSrc' AS source_replaced,
             CASE WHEN reason_changed = 'ReplacedSrc' THEN p[2] ELSE p[1] END AS anchor,
             CASE WHEN reason_changed = 'ReplacedSrc' THEN list_concat([p[1]], p[3:]) ELSE p[2:] END AS others,
             t_answer IS NOT NULL OR reason_terminated = 'Connected' AS answered
-        FROM no_makecall
-        """
-    )
-    queues = list(queue_extensions)
+        {from_legacy}
+        WHERE l.bad_reason IS NULL
+    """
     con.execute(
-        """
-        INSERT INTO stg_segments
-        SELECT key, seq, NULL AS source_id,
-            CASE WHEN list_contains($queues, other_ext) THEN 'queue'
-                 WHEN answered THEN 'talk' ELSE 'ringing' END AS kind,
-            seg_start, CASE WHEN seq = 1 THEN t_answer WHEN answered THEN seg_start END, seg_end,
+        f"""
+        INSERT INTO stg_segments BY NAME
+        SELECT call_id, key, seq, NULL AS source_id,
+            CASE WHEN list_contains($queues, other_ext) THEN 'queue' WHEN answered THEN 'talk' ELSE 'ringing' END AS kind,
+            seg_start AS start_time,
+            CASE WHEN seq = 1 THEN t_answer WHEN answered THEN seg_start END AS answer_time,
+            seg_end AS end_time,
             CASE WHEN n_seg = 1 THEN 'exact' ELSE 'estimated' END AS time_quality,
-            CASE WHEN source_replaced THEN other_party ELSE anchor_party END,
-            CASE WHEN source_replaced THEN other_type ELSE anchor_type END,
-            CASE WHEN source_replaced THEN other_ext ELSE anchor_ext END,
-            CASE WHEN source_replaced THEN NULL ELSE from_dispname END,
-            CASE WHEN source_replaced THEN anchor_party ELSE other_party END,
-            CASE WHEN source_replaced THEN anchor_type ELSE other_type END,
-            CASE WHEN source_replaced THEN anchor_ext ELSE other_ext END,
-            CASE WHEN seq = n_seg THEN final_dispname WHEN seq = 1 THEN to_dispname END,
-            answered AND NOT list_contains($queues, other_ext),
-            CASE WHEN seq = 1 THEN NULL ELSE coalesce(reason_changed, 'transfer') END
+            CASE WHEN source_replaced THEN other_party ELSE anchor_party END AS from_party,
+            CASE WHEN source_replaced THEN other_type ELSE anchor_type END AS from_type,
+            CASE WHEN source_replaced THEN other_ext ELSE anchor_ext END AS from_ext,
+            CASE WHEN source_replaced THEN NULL ELSE from_dispname END AS from_name,
+            CASE WHEN source_replaced THEN anchor_party ELSE other_party END AS to_party,
+            CASE WHEN source_replaced THEN anchor_type ELSE other_type END AS to_type,
+            CASE WHEN source_replaced THEN anchor_ext ELSE other_ext END AS to_ext,
+            CASE WHEN seq = n_seg THEN final_dispname WHEN seq = 1 THEN to_dispname END AS to_name,
+            answered AND NOT list_contains($queues, other_ext) AS answered,
+            CASE WHEN seq = 1 THEN NULL ELSE coalesce(reason_changed, 'transfer') END AS reason
         FROM (
             SELECT *,
                 len(others) AS n_seg,
                 to_timestamp(epoch(t_start) + epoch(t_end - t_start) * (seq - 1) / len(others)) AS seg_start,
                 to_timestamp(epoch(t_start) + epoch(t_end - t_start) * seq / len(others)) AS seg_end,
-                regexp_replace(anchor, '^Ext\\.', '') AS anchor_party,
-                CASE WHEN anchor LIKE 'Ext.%' THEN 'extension'
-                     WHEN regexp_matches(anchor, '^[+0-9*#]+$') THEN 'external' ELSE 'other' END AS anchor_type,
-                CASE WHEN anchor LIKE 'Ext.%' THEN substr(anchor, 5) END AS anchor_ext,
-                regexp_replace(other, '^Ext\\.', '') AS other_party,
-                CASE WHEN other LIKE 'Ext.%' THEN 'extension'
-                     WHEN regexp_matches(other, '^[+0-9*#]+$') THEN 'external' ELSE 'other' END AS other_type,
-                CASE WHEN other LIKE 'Ext.%' THEN substr(other, 5) END AS other_ext
-            FROM (SELECT *, unnest(generate_series(1, len(others))) AS seq, unnest(others) AS other FROM _legacy_ok)
+                {_party('anchor')} AS anchor_party, {_type('anchor')} AS anchor_type, {_ext('anchor')} AS anchor_ext,
+                {_party('other')} AS other_party, {_type('other')} AS other_type, {_ext('other')} AS other_ext
+            FROM (SELECT call_id, key, t_start, t_answer, t_end, answered, reason_changed, source_replaced,
+                         from_dispname, to_dispname, final_dispname, anchor, others,
+                         unnest(generate_series(1, len(others))) AS seq, unnest(others) AS other
+                  FROM ({ok}))
         )
         """,
-        {"queues": queues},
+        {"queues": list(queue_extensions), "base": base},
     )
     con.execute(
-        """
-        INSERT INTO stg_calls
-        SELECT key, t_start, CASE WHEN t_answer IS NOT NULL THEN t_answer END, t_end,
-            CASE
-                WHEN caller_type = 'external' THEN 'inbound'
-                WHEN list_bool_or(list_transform(p, lambda x: regexp_matches(x, '^[+0-9*#]+$'))) THEN 'outbound'
-                ELSE 'internal'
-            END AS direction,
-            caller_party, caller_ext, from_dispname,
-            to_party, to_ext, last_party, last_ext, final_dispname,
+        f"""
+        INSERT INTO stg_calls BY NAME
+        SELECT call_id, key, t_start AS start_time, t_answer AS answer_time, t_end AS end_time,
+            CASE WHEN {_type('p[1]')} = 'external' THEN 'inbound'
+                 WHEN list_bool_or(list_transform(p, lambda x: regexp_matches(x, '^[+0-9*#]+$'))) THEN 'outbound'
+                 ELSE 'internal' END AS direction,
+            {_party('p[1]')} AS from_party, {_ext('p[1]')} AS from_ext, from_dispname AS from_name,
+            {_party("coalesce(nullif(to_no, ''), others[1])")} AS to_party,
+            {_ext("coalesce(nullif(to_no, ''), others[1])")} AS to_ext,
+            {_party('others[-1]')} AS final_party, {_ext('others[-1]')} AS final_ext, final_dispname AS final_name,
             CASE
                 WHEN answered THEN 'answered'
                 WHEN reason_terminated IN ('Failed', 'NoRouteExists', 'RouteBusy', 'NotAvailable', 'Rejected')
                     THEN 'failed'
-                WHEN missed_queue_calls IS NOT NULL THEN 'abandoned'
+                WHEN queue_missed THEN 'abandoned'
                 ELSE 'missed'
             END AS outcome,
-            file, line
-        FROM (
-            SELECT *,
-                regexp_replace(p[1], '^Ext\\.', '') AS caller_party,
-                CASE WHEN p[1] LIKE 'Ext.%' THEN substr(p[1], 5) END AS caller_ext,
-                CASE WHEN p[1] LIKE 'Ext.%' THEN 'extension'
-                     WHEN regexp_matches(p[1], '^[+0-9*#]+$') THEN 'external' ELSE 'other' END AS caller_type,
-                regexp_replace(coalesce(nullif(to_no, ''), others[1]), '^Ext\\.', '') AS to_party,
-                CASE WHEN coalesce(nullif(to_no, ''), others[1]) LIKE 'Ext.%'
-                     THEN substr(coalesce(nullif(to_no, ''), others[1]), 5) END AS to_ext,
-                regexp_replace(others[-1], '^Ext\\.', '') AS last_party,
-                CASE WHEN others[-1] LIKE 'Ext.%' THEN substr(others[-1], 5) END AS last_ext
-            FROM _legacy_ok
-        )
-        """
+            filename AS source_file, line AS source_line, len(others)::INTEGER AS segment_count
+        FROM ({ok})
+        """,
+        {"base": base},
     )
-    con.execute("DROP TABLE IF EXISTS _legacy")
+    con.execute(f"DROP TABLE {raw.name}")
     return raw

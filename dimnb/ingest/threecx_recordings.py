@@ -66,12 +66,13 @@ def safe_join(root: Path, relative: str) -> Path | None:
     return root.joinpath(*parts)
 
 
-def _facts_rows(items: Iterable[tuple[dict, Path]], progress: bool, label: str) -> list[dict]:
+def _facts_rows(items: Iterable[tuple[dict, Path]], root: Path, progress: bool, label: str) -> list[dict]:
     items = list(items)
     rows = []
     for base, path in tqdm(items, desc=label, unit="file", disable=not progress or len(items) < 50, leave=False):
         row = dict(base)
-        row.update(source_path=str(path), file_name=path.name, format=path.suffix.lower().lstrip(".") or None)
+        row.update(source_path=str(path), file_name=path.name, format=path.suffix.lower().lstrip(".") or None,
+                   source_relpath=path.relative_to(root).as_posix())
         if path.is_file():
             facts = probe(path)
             row.update(duration_seconds=facts.duration_seconds, size_bytes=facts.size_bytes,
@@ -83,7 +84,8 @@ def _facts_rows(items: Iterable[tuple[dict, Path]], progress: bool, label: str) 
 
 
 _STG_COLUMNS = ["key", "segment_seq", "segment_source_id", "conf_key", "source_path", "file_name", "format",
-                "start_time", "duration_seconds", "size_bytes", "checksum", "state", "source_file", "source_line"]
+                "start_time", "duration_seconds", "size_bytes", "checksum", "state", "source_file", "source_line",
+                "source_relpath"]
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
@@ -95,10 +97,11 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     try:
         con.execute(
             """
-            INSERT INTO stg_recordings
-            SELECT key, segment_seq::INTEGER, segment_source_id, conf_key, source_path, file_name, format,
-                   start_time::TIMESTAMPTZ, duration_seconds::DOUBLE, size_bytes::BIGINT, checksum, state,
-                   source_file, source_line::BIGINT
+            INSERT INTO stg_recordings BY NAME
+            SELECT key, segment_seq::INTEGER AS segment_seq, segment_source_id, conf_key, source_path, file_name,
+                   format, start_time::TIMESTAMPTZ AS start_time, duration_seconds::DOUBLE AS duration_seconds,
+                   size_bytes::BIGINT AS size_bytes, checksum, state, source_file,
+                   source_line::BIGINT AS source_line, source_relpath
             FROM _stg_rec_frame
             """
         )
@@ -133,7 +136,7 @@ def stage_v20_links(
                       "source_file": source_file, "source_line": line}, path))
     if bad:
         con.executemany("INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)", bad)
-    _insert_staged(con, _facts_rows(good, progress, "recordings"))
+    _insert_staged(con, _facts_rows(good, root, progress, "recordings"))
     return raw
 
 
@@ -192,7 +195,7 @@ def stage_legacy_matches(con: duckdb.DuckDBPyConnection, root: Path, *, progress
     items = [({"key": key, "segment_seq": seq, "start_time": by_path[path].start if by_path[path] else None,
                "source_file": str(root), "source_line": None}, Path(path))
              for path, (key, seq) in sorted(matched.items())]
-    rows = _facts_rows(items, progress, "recordings")
+    rows = _facts_rows(items, root, progress, "recordings")
     _insert_staged(con, rows)
     _derive_segment_times(con, rows)
     unmatched = [(str(p), "name does not follow 3CX's convention" if n is None else "no call matches it")

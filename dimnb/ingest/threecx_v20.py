@@ -157,7 +157,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
         SELECT key, seq, cdr_id, kind, started, answered, ended, 'exact',
                from_party, from_type, from_ext, src_name, to_party, to_type, to_ext, dst_name,
                answered IS NOT NULL AND kind IN ('talk', 'conference', 'voicemail'),
-               CASE WHEN seq = 1 THEN NULL ELSE creation_method END
+               CASE WHEN seq = 1 THEN NULL ELSE creation_method END, NULL
         FROM _v20_seg2
         """
     )
@@ -198,14 +198,14 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
                                           'invalid_destination', 'destination_prohibited', 'server_error')
                       THEN 'failed'
                  ELSE 'missed' END,
-            file, line
+            file, line, NULL, NULL
         FROM per_call
         """
     )
     con.execute(
         """
         INSERT INTO stg_conferences
-        SELECT key, key || '/' || coalesce(to_party, '?') AS conf_key, to_party, min(started), max(ended)
+        SELECT key, key || '/' || coalesce(to_party, '?') AS conf_key, to_party, min(started), max(ended), NULL
         FROM _v20_seg2 WHERE kind = 'conference' GROUP BY key, to_party
         """
     )

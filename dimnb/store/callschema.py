@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -120,9 +120,15 @@ CREATE TABLE dir_primary_groups (login VARCHAR, group_name VARCHAR, valid_from T
 CREATE TABLE unmatched_files (system VARCHAR, path VARCHAR, reason VARCHAR, seen_at TIMESTAMPTZ);
 """
 
-# v2: the access rule's per-call arrays (dimnb.access, dimnb.ingest.tagging). A copy of call_users and
-# call_tags on the call row, so that a scoped listing is a filter on one table scan instead of a join.
+# v2: where a recording sits inside the recordings folder it was loaded from (POSIX separators), so the
+# archive job can find it again when that folder is mounted somewhere else (`dimnb archive --source`).
 _V2 = """
+ALTER TABLE recordings ADD COLUMN source_relpath VARCHAR;
+"""
+
+# v3: the access rule's per-call arrays (dimnb.access, dimnb.ingest.tagging). A copy of call_users and
+# call_tags on the call row, so that a scoped listing is a filter on one table scan instead of a join.
+_V3 = """
 ALTER TABLE calls ADD COLUMN participant_logins VARCHAR[] DEFAULT [];  -- sorted logins of call_users
 ALTER TABLE calls ADD COLUMN group_tags VARCHAR[] DEFAULT [];          -- sorted groups of call_tags
 UPDATE calls SET participant_logins = x.logins, group_tags = x.tags
@@ -137,7 +143,7 @@ FROM (
 WHERE calls.call_id = x.call_id;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

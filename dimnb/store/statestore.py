@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE users (
@@ -98,7 +98,21 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# v2 (dimnb.audit): the play token that makes a play start count once however many Range requests it
+# takes, and indexes that keep the hash chain linear (one successor per event) and periods fast.
+_V2 = """
+ALTER TABLE audit_events ADD COLUMN play_id TEXT;
+CREATE UNIQUE INDEX audit_events_chain ON audit_events(prev_hash);
+CREATE UNIQUE INDEX audit_events_hash ON audit_events(hash);
+CREATE UNIQUE INDEX audit_events_once_per_play ON audit_events(login, recording_id, play_id, kind)
+    WHERE play_id IS NOT NULL;
+CREATE INDEX audit_events_by_ts ON audit_events(ts);
+CREATE TRIGGER audit_events_kind BEFORE INSERT ON audit_events
+    WHEN NEW.kind NOT IN ('play', 'download', 'denied')
+BEGIN SELECT RAISE(ABORT, 'an audit event is a play, a download or a denied attempt'); END;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 class StateStore:

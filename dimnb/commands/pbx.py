@@ -1,0 +1,77 @@
+"""``dimnb load asterisk …`` and ``dimnb load freeswitch …``: CDRs from Asterisk / FreePBX and FreeSWITCH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dimnb.datadir import DATA_ENV
+
+_data = click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
+                     type=click.Path(file_okay=False), help=f"Data directory. Also ${DATA_ENV}.")
+_timezone = click.option(
+    "--timezone",
+    help="Time zone the PBX wrote its times in (IANA name, UTC, or local). Default: local, this machine's zone. "
+         "Asterisk with usegmtime=yes writes UTC.",
+)
+_recordings = click.option("--recordings", type=click.Path(exists=True, file_okay=False),
+                           help="Recordings folder (FreePBX: the monitor folder holding YYYY/MM/DD/).")
+_progress = click.option("--progress/--no-progress", default=True, show_default=True)
+
+
+def _finish(summary: Any) -> None:
+    for line in summary.lines():
+        click.echo(line)
+    if not summary.anything_read:
+        raise SystemExit(1)
+
+
+@click.command("asterisk")
+@_data
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--columns", help="Column order: Asterisk field names comma-separated (_ skips one), or a layout "
+                                "name (cdr_custom, cdr_csv-16 … cdr_csv-21). Default: recognised from the file.")
+@_timezone
+@_recordings
+@click.option("--recording-pattern", help="Recording file names, with {uniqueid} or {linkedid}; * and ? are "
+                                          "wildcards. Default: *{uniqueid}.* (fits FreePBX's names).")
+@click.option("--trunks", default="", help="Comma-separated endpoint names of trunks (PJSIP/<name>-…): their side of "
+                                           "a call is external. Default: decided by the numbers.")
+@_progress
+def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
+                     recordings: str | None, recording_pattern: str | None, trunks: str, progress: bool) -> None:
+    """Load Asterisk CDRs: cdr_csv Master.csv (16-21 columns), cdr_custom files, FreePBX cdr exports."""
+    from dimnb.ingest.asterisk import load_asterisk
+    from dimnb.store.stores import Stores
+
+    summary = load_asterisk(
+        Stores.open(data_dir), paths, columns=columns, timezone=timezone,
+        recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern,
+        trunks=[t for t in trunks.split(",") if t.strip()], progress=progress,
+    )
+    _finish(summary)
+
+
+@click.command("freeswitch")
+@_data
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--columns", help="The cdr_csv template's variables in order, comma-separated (_ skips one), or a "
+                                "template name (example, snom). Default: recognised from the file.")
+@_timezone
+@_recordings
+@click.option("--recording-pattern", help="Recording file names, with {uuid}; * and ? are wildcards. "
+                                          "Default: *{uuid}*.")
+@_progress
+def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
+                       recordings: str | None, recording_pattern: str | None, progress: bool) -> None:
+    """Load FreeSWITCH mod_cdr_csv files (the example template, or any template given with --columns)."""
+    from dimnb.ingest.freeswitch import load_freeswitch
+    from dimnb.store.stores import Stores
+
+    summary = load_freeswitch(
+        Stores.open(data_dir), paths, columns=columns, timezone=timezone,
+        recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern, progress=progress,
+    )
+    _finish(summary)

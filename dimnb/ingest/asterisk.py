@@ -1,0 +1,504 @@
+"""Asterisk CDRs: ``cdr_csv`` Master.csv, ``cdr_custom`` files, FreePBX ``cdr`` table exports.
+
+Asterisk writes one row per *leg*: a pair of channels, party A (``channel``,
+``src``, ``clid``) and party B (``dstchannel``, ``dst``). Rows of one call
+share ``linkedid`` (Asterisk 1.8+, cdr_csv with ``newcdrcolumns``); without
+it, rows sharing ``uniqueid`` (party A's channel) are one call, and without
+either, rows of one channel starting at the same second.
+
+Layouts (recognised from the rows themselves, or given with ``--columns``):
+
+- cdr_csv: ``accountcode, src, dst, dcontext, clid, channel, dstchannel,
+  lastapp, lastdata, start, answer, end, duration, billsec, disposition,
+  amaflags`` then, as cdr.conf switches them on, ``uniqueid``, ``userfield``
+  and ``peeraccount, linkedid, sequence``: 16 to 21 columns. A file whose
+  rows change width (an option switched on one day) loads whole.
+- cdr_custom: the administrator's template; the sample template writes
+  ``clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, start,
+  answer, end, duration, billsec, disposition, amaflags, accountcode,
+  uniqueid, userfield, sequence``.
+- FreePBX: its ``cdr`` table exported as CSV with a header; ``calldate`` is
+  the start (no answer or end columns: they follow from duration and
+  billsec) and ``recordingfile`` names the call's recording.
+
+Parties and extensions: the extension of a party is its device's endpoint
+name from the channel (``PJSIP/101-0000002a`` → ``101``), so the directory
+lists endpoint names (in FreePBX, the extension numbers). A trunk's side is
+external: with ``--trunks`` the named endpoints are trunks; without it, the
+side is external when its number has 7+ digits (or came in on a FreePBX
+DID) and its endpoint is not named like an extension number. ``Local/``
+channels are not parties: a ring group's fan-out row towards ``Local/…;1``
+is dropped when the ``;2`` half, which dials the real phone, is in the call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dimnb.errors import InvalidInput
+from dimnb.ingest import pbx_recordings, pbxcsv
+from dimnb.ingest.loader import LoadSummary, Unit, run_units
+from dimnb.store.stores import Stores
+
+CDR_CSV_BASE = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+)
+_NEW = ("peeraccount", "linkedid", "sequence")
+# Every width cdr_csv can write; 17 and 20 are ambiguous and told apart by what the extra column holds.
+CDR_CSV_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "cdr_csv-16": CDR_CSV_BASE,
+    "cdr_csv-17": CDR_CSV_BASE + ("uniqueid",),
+    "cdr_csv-17-userfield": CDR_CSV_BASE + ("userfield",),
+    "cdr_csv-18": CDR_CSV_BASE + ("uniqueid", "userfield"),
+    "cdr_csv-19": CDR_CSV_BASE + _NEW,
+    "cdr_csv-20": CDR_CSV_BASE + ("uniqueid",) + _NEW,
+    "cdr_csv-20-userfield": CDR_CSV_BASE + ("userfield",) + _NEW,
+    "cdr_csv-21": CDR_CSV_BASE + ("uniqueid", "userfield") + _NEW,
+}
+CDR_CUSTOM_DEFAULT = (
+    "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end",
+    "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "sequence",
+)
+FREEPBX_ONLY = ("calldate", "did", "recordingfile", "cnum", "cnam", "outbound_cnum", "outbound_cnam", "dst_cnam")
+FIELDS = CDR_CSV_BASE + ("uniqueid", "userfield") + _NEW + FREEPBX_ONLY
+NAMED_LAYOUTS = {"cdr_custom": CDR_CUSTOM_DEFAULT, **CDR_CSV_LAYOUTS}
+
+DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
+AMAFLAGS = {"DOCUMENTATION", "BILLING", "BILL", "OMIT", "IGNORE", "DEFAULT", "UNKNOWN", ""}
+# Channel technologies whose name carries the device's endpoint (PJSIP/101-0000002a). DAHDI/1-1 names a port.
+DEVICE_TECHS = ["SIP", "PJSIP", "IAX2", "SCCP", "SKINNY", "MGCP", "UNISTIM", "MOTIF", "OOH323", "H323", "WEBRTC"]
+
+DEFAULT_RECORDING_PATTERN = "*{uniqueid}.*"
+
+_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$|^\d{9,10}(\.\d+)?$")
+_UID = re.compile(r"^(?:\S*-)?\d{9,10}\.\d+$")
+_INT = re.compile(r"^-?\d+$")
+
+
+# ------------------------------------------------------------------------------------------ layouts
+
+
+def parse_columns(spec: str | Sequence[str]) -> list[str]:
+    """``--columns``: a layout name (``cdr_custom``, ``cdr_csv-21``, ...) or field names in file order."""
+    if isinstance(spec, str) and spec.strip().lower() in NAMED_LAYOUTS:
+        return list(NAMED_LAYOUTS[spec.strip().lower()])
+    names = pbxcsv.parse_column_list(spec, FIELDS, "Asterisk")
+    check_columns(names)
+    return names
+
+
+def check_columns(names: Sequence[str]) -> None:
+    if "start" not in names and "calldate" not in names:
+        raise InvalidInput("the column list must include start (or FreePBX's calldate)", field="columns")
+    if not {"linkedid", "uniqueid", "channel"} & set(names):
+        raise InvalidInput("the column list must include linkedid, uniqueid or channel (to tell calls apart)",
+                           field="columns")
+    if "end" not in names and "duration" not in names:
+        raise InvalidInput("the column list must include end or duration", field="columns")
+
+
+def header_columns(line: str) -> list[str] | None:
+    """The column list a header line declares (unknown names skipped), or None when the line is data."""
+    delimiter = pbxcsv.header_delimiter(line)
+    names = [pbxcsv.normalize_name(n) for n in next(iter(_split(line, delimiter)), [])]
+    while names and names[-1] == "":
+        names.pop()
+    known = sum(1 for n in names if n in FIELDS)
+    if names and known >= max(3, len(names) // 2):
+        return [n if n in FIELDS else "_" for n in names]
+    return None
+
+
+def _split(line: str, delimiter: str) -> Iterable[list[str]]:
+    import csv
+
+    return csv.reader([line], delimiter=delimiter)
+
+
+def _fit(row: Sequence[str], layout: Sequence[str]) -> int | None:
+    """How well a data row fits a layout: None when it cannot be that layout, else a score."""
+    f = {name: value.strip() for name, value in zip(layout, row)}
+    if not _TIME.match(f["start"]):
+        return None
+    for name in ("answer", "end"):
+        if f.get(name) and not _TIME.match(f[name]):
+            return None
+    for name in ("duration", "billsec"):
+        if not _INT.match(f.get(name, "")):
+            return None
+    if f["disposition"].upper() not in DISPOSITIONS:
+        return None
+    score = 1 if f["amaflags"].upper() in AMAFLAGS or f["amaflags"].isdigit() else -1
+    score += 1 if "/" in f["channel"] or not f["channel"] else -1
+    if "sequence" in f and not _INT.match(f["sequence"]):
+        return None
+    for name in ("uniqueid", "linkedid"):
+        if name in f:
+            score += 2 if _UID.match(f[name]) else -2
+    if "userfield" in f and _UID.match(f["userfield"]):
+        score -= 1  # a uniqueid-looking extra column is the uniqueid
+    return score
+
+
+def _best_layout(rows: Sequence[Sequence[str]], candidates: dict[str, tuple[str, ...]]) -> str | None:
+    best: tuple[int, int, str] | None = None
+    for name, layout in candidates.items():
+        scores = [_fit(r, layout) for r in rows if len(r) == len(layout)]
+        fitting = [s for s in scores if s is not None]
+        if not fitting:
+            continue
+        key = (len(fitting), sum(fitting), name)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+@dataclass
+class Plan:
+    """How to read one file."""
+
+    kind: str
+    columns: list[str]
+    skip: int = 0
+    delimiter: str = ","
+    widths: dict[int, list[str]] = field(default_factory=dict)
+
+
+def plan_file(path: Path, columns: list[str] | None) -> Plan:
+    """Recognise a file's layout (header, cdr_csv width, cdr_custom default) unless ``--columns`` says it."""
+    line = pbxcsv.first_line(path)
+    declared = header_columns(line) if line else None
+    if declared is not None:
+        names = columns or declared
+        check_columns(names)
+        kind = "asterisk-freepbx" if "calldate" in names or "recordingfile" in names else "asterisk-header"
+        return Plan(kind, names, skip=1, delimiter=pbxcsv.header_delimiter(line))
+    if columns:
+        return Plan("asterisk-columns", columns, delimiter=pbxcsv.header_delimiter(line) if line else ",")
+    rows = pbxcsv.sample_rows(path)
+    if not rows:
+        return Plan("asterisk-cdr_csv", list(CDR_CSV_LAYOUTS["cdr_csv-16"]))
+    candidates = {**CDR_CSV_LAYOUTS, "cdr_custom": CDR_CUSTOM_DEFAULT}
+    chosen: dict[int, str] = {}
+    for width in sorted({len(r) for r in rows}):
+        name = _best_layout(rows, {k: v for k, v in candidates.items() if len(v) == width})
+        if name:
+            chosen[width] = name
+    if not chosen:
+        seen = ", ".join(str(w) for w, _n in Counter(len(r) for r in rows).most_common())
+        raise InvalidInput(
+            f"{path}: not an Asterisk cdr_csv file or the default cdr_custom layout ({seen} fields per row); "
+            "give its column order with --columns",
+            field="columns",
+        )
+    if any(name == "cdr_custom" for name in chosen.values()):
+        return Plan("asterisk-cdr_custom", list(CDR_CUSTOM_DEFAULT))
+    # Read with the widest layout seen (DuckDB would cut a wider row short); narrower rows are read again.
+    widths = {len(v): list(v) for k, v in CDR_CSV_LAYOUTS.items() if not k.endswith("-userfield")}
+    widths.update({w: list(CDR_CSV_LAYOUTS[n]) for w, n in chosen.items()})
+    main = max(chosen)
+    return Plan("asterisk-cdr_csv", list(CDR_CSV_LAYOUTS[chosen[main]]), widths=widths)
+
+
+# ------------------------------------------------------------------------------------------ staging
+
+
+@dataclass
+class Options:
+    zone: str
+    trunks: list[str] = field(default_factory=list)
+    recordings: Path | None = None
+    recording_pattern: str = DEFAULT_RECORDING_PATTERN
+    progress: bool = False
+
+
+def _party_sql(source: str, has_trunks: bool) -> str:
+    """Both sides of each leg, from channel/src (party A) and dstchannel/dst (party B), over ``source``.
+
+    Uses ``$device_techs`` (and ``$trunks`` when given).
+    """
+    ext_num = pbxcsv.EXTENSION_NUMBER_RE
+    external = pbxcsv.EXTERNAL_NUMBER_RE
+    token = pbxcsv.EXTENSION_TOKEN_RE
+    # PJSIP/101-0000002a -> 101: drop the hex counter after the last '-' (string functions: regexes cost 5x more)
+    endpoint = ("nullif(CASE WHEN split_part({0}, '/', 2) LIKE '%-%' "
+                "THEN rtrim(rtrim(split_part({0}, '/', 2), '0123456789abcdefABCDEF'), '-') "
+                "ELSE split_part({0}, '/', 2) END, '')")
+
+    def is_trunk(ep: str) -> str:
+        return f"list_contains($trunks, {ep})"
+
+    from_trunk = (f"WHEN f_ep IS NOT NULL THEN {is_trunk('f_ep')}" if has_trunks
+                  else f"WHEN f_ep IS NOT NULL AND regexp_full_match(f_ep, '{ext_num}') THEN false")
+    to_device = (f"WHEN t_ep IS NOT NULL THEN CASE WHEN {is_trunk('t_ep')} THEN 'external' ELSE 'extension' END"
+                 if has_trunks else
+                 f"""WHEN t_ep IS NOT NULL AND regexp_full_match(t_ep, '{ext_num}') THEN 'extension'
+                     WHEN t_ep IS NOT NULL
+                         THEN CASE WHEN coalesce(regexp_full_match(dst, '{external}'), false) THEN 'external'
+                                   ELSE 'extension' END""")
+    return f"""
+        SELECT *,
+            CASE WHEN from_type = 'extension'
+                 THEN coalesce(f_ep, CASE WHEN regexp_full_match(src, '{token}') THEN src END) END AS from_ext,
+            CASE WHEN to_type = 'extension'
+                 THEN coalesce(t_ep, CASE WHEN regexp_full_match(t_num, '{token}') THEN t_num END) END AS to_ext
+        FROM (
+            SELECT *,
+                CASE
+                    WHEN from_external THEN 'external'
+                    WHEN src IS NULL AND (f_ep IS NULL OR NOT regexp_full_match(f_ep, '{ext_num}')) THEN 'other'
+                    ELSE 'extension' END AS from_type,
+                CASE
+                    WHEN app IN ('confbridge', 'meetme') THEN 'conference'
+                    WHEN app = 'voicemail' AND dstchannel IS NULL THEN 'voicemail'
+                    WHEN app = 'queue' AND dstchannel IS NULL THEN 'queue'
+                    {to_device}
+                    WHEN dstchannel IS NOT NULL OR app IS NULL OR app IN ('dial', 'followme', 'page')
+                        THEN CASE WHEN coalesce(regexp_full_match(t_num, '{external}'), false) THEN 'external'
+                                  WHEN coalesce(regexp_full_match(t_num, '{token}'), false) THEN 'extension'
+                                  ELSE 'other' END
+                    ELSE 'ivr' END AS to_type
+            FROM (
+                SELECT *,
+                    CASE {from_trunk}
+                         ELSE did IS NOT NULL OR coalesce(regexp_full_match(src, '{external}'), false)
+                    END AS from_external,
+                    CASE WHEN dstchannel LIKE 'Local/%' THEN regexp_extract(dstchannel, '^Local/([^@;]+)', 1)
+                         ELSE dst END AS t_num
+                FROM (
+                    SELECT *,
+                        CASE WHEN list_contains($device_techs, upper(split_part(channel, '/', 1)))
+                             THEN {endpoint.format('channel')} END AS f_ep,
+                        CASE WHEN list_contains($device_techs, upper(split_part(dstchannel, '/', 1)))
+                             THEN {endpoint.format('dstchannel')} END AS t_ep
+                    FROM ({source})
+                )
+            )
+        )
+    """
+
+
+def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
+    """Read one Asterisk CDR file into the staging tables; link its recordings. Returns recordings staged."""
+    pbxcsv.limit_memory(con)
+    columns = set(plan.columns) | {c for w in plan.widths.values() for c in w}
+    params: dict[str, object] = {**pbxcsv.time_params(options.zone), "device_techs": DEVICE_TECHS}
+    if options.trunks:
+        params["trunks"] = options.trunks
+
+    def v(name: str) -> str:
+        # Asterisk pads nothing; trimming every field would cost a fifth of the load.
+        return f"nullif({_q(name)}, '')"
+
+    def t(name: str) -> str:
+        return f"nullif(trim({_q(name)}), '')"
+
+    def typed(source: str, carry: str, raw_text: str) -> str:
+        inner = f"""
+            SELECT filename, {carry},
+                coalesce({t('start')}, {t('calldate')}) AS start_text,
+                {t('answer')} AS answer_text, {t('end')} AS end_text,
+                NULL::TIMESTAMPTZ AS start_exact, NULL::TIMESTAMPTZ AS answer_exact, NULL::TIMESTAMPTZ AS end_exact,
+                TRY_CAST({v('duration')} AS DOUBLE) AS duration_s, TRY_CAST({v('billsec')} AS DOUBLE) AS billsec_s,
+                upper({v('disposition')}) = 'ANSWERED' AS answered_hint,
+                upper({v('disposition')}) AS disposition,
+                {v('clid')} AS clid, {v('src')} AS src, {v('dst')} AS dst,
+                {v('channel')} AS channel, {v('dstchannel')} AS dstchannel,
+                lower({v('lastapp')}) AS app, {v('lastdata')} AS lastdata,
+                {v('uniqueid')} AS uniqueid, {v('linkedid')} AS linkedid,
+                TRY_CAST({v('sequence')} AS BIGINT) AS sequence,
+                {v('did')} AS did, {v('recordingfile')} AS recordingfile, {v('cnam')} AS cnam,
+                {v('dst_cnam')} AS dst_cnam,
+                coalesce({v('linkedid')}, {v('uniqueid')},
+                         coalesce({v('channel')}, '') || '@' || coalesce({v('start')}, {v('calldate')}, '')) AS key
+            FROM {source}
+        """
+        timed = pbxcsv.timed_select(inner, options.zone, start_name="start" if "start" in columns else "calldate",
+                                    answer_name="answer", end_name="end", has_answer="answer" in columns)
+        return f"""
+            SELECT filename, key, time_problem AS reason,
+                CASE WHEN time_problem IS NOT NULL THEN {raw_text} END AS raw_text,
+                -- kept for the Local-channel join and the time zone check
+                channel, dstchannel, linkedid, uniqueid, start_local, t_start, t_end,
+                coalesce(sequence, 0) AS leg_order,
+                hash(start_text, end_text, disposition, channel, dstchannel, app, uniqueid, sequence) AS row_hash,
+                t_answer, {pbxcsv.time_quality_sql()} AS time_quality,
+                CASE WHEN from_type = 'extension' THEN coalesce(src, from_ext) ELSE src END AS from_party,
+                from_type, from_ext,
+                coalesce(cnam, CASE WHEN clid LIKE '%<%' THEN nullif(trim(split_part(clid, '<', 1), ' "'), '') END)
+                    AS from_name,
+                CASE WHEN to_type = 'extension' THEN coalesce(to_ext, t_num)
+                     WHEN to_type IN ('conference', 'queue', 'voicemail')
+                         THEN coalesce(nullif(split_part(split_part(lastdata, ',', 1), '@', 1), ''), dst)
+                     ELSE t_num END AS to_party,
+                to_type, to_ext, dst_cnam AS to_name, dst AS dialled,
+                CASE WHEN to_type IN ('conference', 'voicemail', 'queue', 'ivr') THEN to_type
+                     WHEN answered_hint AND t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
+                to_type NOT IN ('queue', 'ivr') AND answered_hint AND t_answer IS NOT NULL AS answered,
+                disposition IN ('BUSY', 'FAILED', 'CONGESTION') AS failure,
+                recordingfile, NULL::BOOLEAN AS local_half_present
+            FROM ({_party_sql(timed, bool(options.trunks))})
+        """
+
+    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed, params, skip=plan.skip,
+                             delimiter=plan.delimiter, widths=plan.widths or None, name="_ast")
+    if rows.rescued_encoding:
+        notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
+                     "they are loaded with those bytes shown as \\xNN")
+    _check_zone_against_uniqueids(con, rows.table, options.zone, notes, Path(file).name)
+    _join_local_halves(con, rows.table)
+    pbxcsv.quarantine_bad_calls(
+        con, rows, "linkedid" if "linkedid" in columns else "call",
+        lambda lines: pbxcsv.raw_lines(con, file, plan.columns, lines, skip=plan.skip, delimiter=plan.delimiter),
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW _legs AS
+        SELECT filename AS file, line, key, 0 AS rank, leg_order, row_hash, uniqueid AS source_id,
+            t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
+            from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, dialled,
+            kind, answered, failure,
+            NOT (dstchannel LIKE 'Local/%' AND coalesce(local_half_present, false)) AS is_segment,
+            recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
+        FROM {rows.view}
+        """
+    )
+    pbxcsv.order_legs(con)
+    rows.drop(con)
+    pbxcsv.stage_legs(con)
+    root = options.recordings
+    if root is None and (Path(file).parent / "monitor").is_dir():
+        root = Path(file).parent / "monitor"
+    staged = pbx_recordings.stage(
+        con, system="asterisk", root=root, pattern=pbx_recordings.compile_pattern(options.recording_pattern),
+        zone=options.zone, notes=notes, progress=options.progress,
+    )
+    pbxcsv.drop_legs(con)
+    return staged
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _join_local_halves(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Mark fan-out rows towards ``Local/x;1`` whose ``;2`` half is in the same call (``local_half_present``).
+
+    Without linkedid the ``;2`` half has its own uniqueid: it joins the call
+    of the row that dialled it (the same Local channel, while that row ran).
+    """
+    has_local = con.execute(
+        f"SELECT count(*) FROM {table} WHERE dstchannel LIKE 'Local/%' OR channel LIKE 'Local/%'"
+    ).fetchone()[0]
+    if not has_local:
+        return
+    con.execute(
+        f"""
+        UPDATE {table} b SET key = a.key
+        FROM (SELECT regexp_replace(dstchannel, ';[0-9]+$', '') AS base, key, t_start, t_end
+              FROM {table} WHERE dstchannel LIKE 'Local/%' AND t_start IS NOT NULL) a
+        WHERE b.channel LIKE 'Local/%' AND b.linkedid IS NULL
+          AND regexp_replace(b.channel, ';[0-9]+$', '') = a.base
+          AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE {table} a SET local_half_present = true
+        FROM (SELECT DISTINCT key, regexp_replace(channel, ';[0-9]+$', '') AS base
+              FROM {table} WHERE channel LIKE 'Local/%') h
+        WHERE a.dstchannel LIKE 'Local/%' AND h.key = a.key AND h.base = regexp_replace(a.dstchannel, ';[0-9]+$', '')
+        """
+    )
+
+
+def _check_zone_against_uniqueids(con: duckdb.DuckDBPyConnection, table: str, zone: str, notes: list[str],
+                                  name: str) -> None:
+    """A uniqueid begins with the Unix time its channel was made: compare it with the start read as local time."""
+    row = con.execute(
+        f"""
+        WITH s AS (
+            SELECT epoch(start_local::TIMESTAMPTZ) - TRY_CAST(regexp_extract(uniqueid, '([0-9]{{9,10}})\\.[0-9]+$', 1) AS BIGINT)
+                       AS observed,
+                   epoch(start_local::TIMESTAMPTZ) - epoch(t_start) AS expected
+            FROM {table}
+            WHERE uniqueid IS NOT NULL AND start_local IS NOT NULL AND t_start IS NOT NULL
+            USING SAMPLE 2000 ROWS
+        )
+        SELECT count(*), count(*) FILTER (WHERE abs(observed - expected) > 450),
+               mode(round(observed / 900) * 900) FILTER (WHERE abs(observed - expected) > 450)
+        FROM s WHERE observed IS NOT NULL
+        """
+    ).fetchone()
+    total, off, offset = row
+    if total and off > total / 2 and offset is not None:
+        sign = "+" if offset >= 0 else "-"
+        hours, minutes = divmod(abs(int(offset)) // 60, 60)
+        notes.append(
+            f"{name}: times were read as {'UTC' if pbxcsv.is_utc(zone) else zone + ' local time'}, but the uniqueids "
+            f"(Unix times) say the PBX clock ran at "
+            f"UTC{sign}{hours:02d}:{minutes:02d}; if so, load into a new data directory with --timezone set to the "
+            "PBX's zone"
+        )
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given, and in folders: ``*.csv`` and rotated ``*.csv.1`` / ``*.csv-20260301`` files (not recordings)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                if (candidate.is_file() and ".csv" in candidate.name.lower()
+                        and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
+                        and "monitor" not in candidate.relative_to(path).parts):
+                    found.append(candidate)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or directory", field="path")
+    return found
+
+
+def load_asterisk(
+    stores: Stores,
+    paths: Iterable[str | Path],
+    *,
+    columns: str | Sequence[str] | None = None,
+    timezone: str | None = None,
+    recordings: Path | str | None = None,
+    recording_pattern: str | None = None,
+    trunks: Sequence[str] = (),
+    progress: bool = False,
+) -> LoadSummary:
+    """Load Asterisk CDRs (cdr_csv, cdr_custom, FreePBX export) and link their recordings."""
+    options = Options(
+        zone=pbxcsv.resolve_zone(timezone), trunks=[t.strip() for t in trunks if t.strip()],
+        recordings=Path(recordings) if recordings else None,
+        recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress,
+    )
+    pbx_recordings.compile_pattern(options.recording_pattern)  # refuse a bad pattern before reading anything
+    if options.recordings is not None and not options.recordings.is_dir():
+        raise InvalidInput(f"{options.recordings}: not a folder", field="recordings")
+    column_list = parse_columns(columns) if columns else None
+    plans = {p: plan_file(p, column_list) for p in expand_paths(paths)}
+    units = [Unit(plan.kind, [p], plan.columns, plan.skip) for p, plan in plans.items()]
+    notes: list[str] = []
+
+    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+        path = unit.files[0]
+        return stage(con, str(path.resolve()), plans[path], options, notes)
+
+    summary = run_units(stores, "asterisk", units, stage_unit, progress=progress)
+    summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
+    return summary

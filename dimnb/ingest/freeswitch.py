@@ -1,0 +1,353 @@
+"""FreeSWITCH ``mod_cdr_csv`` files: the "example" template, and any template given as a column list.
+
+One row per leg (``legs="a"``, the default, writes the A-legs only; ``"ab"``
+both). A leg's ``uuid`` is its id; an A-leg names the leg it was bridged to
+in ``bleg_uuid``. Legs joined that way are one call, keyed by the uuid of its
+earliest leg. The A-leg describes the call (who called, what was dialled);
+the segments are its B-legs, or the A-leg itself when no B-leg was written.
+
+Templates recognised without ``--columns`` (by field count): "example"
+(15 fields), the same without the codecs (13, as in mod_cdr_sqlite's
+example), "snom" (20, with ``sofia_record_file``). ``*_stamp`` times are
+local; ``*_epoch`` / ``*_uepoch`` columns, when a template has them, are
+UTC and win.
+
+A file re-saved by a spreadsheet loads too: quotes gone, times without
+seconds (the end and answer then follow from duration and billsec, and are
+marked ``estimated``), months without a leading zero. A uuid seen twice is
+one leg: the first row counts, the others are reported as duplicates.
+
+Extensions: ``caller_id_number`` and ``destination_number`` when they look
+like one (up to 6 digits, or a name the directory could hold); numbers of 7+
+digits, and callers in the ``public`` context, are external.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from dimnb.errors import InvalidInput
+from dimnb.ingest import pbx_recordings, pbxcsv
+from dimnb.ingest.loader import LoadSummary, Unit, run_units
+from dimnb.store.stores import Stores
+
+EXAMPLE = (
+    "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp", "answer_stamp",
+    "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid", "accountcode", "read_codec",
+    "write_codec",
+)
+SNOM = EXAMPLE + ("sip_user_agent", "call_clientcode", "sip_rtp_rxstat", "sip_rtp_txstat", "sofia_record_file")
+TEMPLATES: dict[str, tuple[str, ...]] = {"example": EXAMPLE, "example-nocodecs": EXAMPLE[:13], "snom": SNOM}
+FIELDS = SNOM + (
+    "start_epoch", "answer_epoch", "end_epoch", "start_uepoch", "answer_uepoch", "end_uepoch",
+    "hangup_cause_q850", "direction", "last_app", "last_arg", "sip_hangup_disposition",
+    "effective_caller_id_name", "effective_caller_id_number", "network_addr", "recordingfile",
+)
+# Hangup causes that mean the call could not be put through (Q.850 names as FreeSWITCH writes them).
+FAILURE_CAUSES = [
+    "USER_BUSY", "CALL_REJECTED", "UNALLOCATED_NUMBER", "NO_ROUTE_DESTINATION", "NO_ROUTE_TRANSIT_NET",
+    "NORMAL_TEMPORARY_FAILURE", "NETWORK_OUT_OF_ORDER", "DESTINATION_OUT_OF_ORDER", "INVALID_NUMBER_FORMAT",
+    "SERVICE_UNAVAILABLE", "INCOMPATIBLE_DESTINATION", "FACILITY_REJECTED", "SUBSCRIBER_ABSENT",
+    "EXCHANGE_ROUTING_ERROR", "GATEWAY_DOWN", "NORMAL_CIRCUIT_CONGESTION", "SWITCH_CONGESTION",
+    "MANDATORY_IE_MISSING", "BEARERCAPABILITY_NOTAVAIL", "OUTGOING_CALL_BARRED", "INCOMING_CALL_BARRED",
+    "NUMBER_CHANGED", "CHAN_NOT_IMPLEMENTED",
+]
+DEFAULT_RECORDING_PATTERN = "*{uuid}*"
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def parse_columns(spec: str | Sequence[str]) -> list[str]:
+    """``--columns``: a template name (``example``, ``snom``) or the template's variables in order."""
+    if isinstance(spec, str) and spec.strip().lower() in TEMPLATES:
+        return list(TEMPLATES[spec.strip().lower()])
+    names = pbxcsv.parse_column_list(spec, FIELDS, "FreeSWITCH")
+    check_columns(names)
+    return names
+
+
+def check_columns(names: Sequence[str]) -> None:
+    if "uuid" not in names:
+        raise InvalidInput("the column list must include uuid", field="columns")
+    if not {"start_stamp", "start_epoch", "start_uepoch"} & set(names):
+        raise InvalidInput("the column list must include start_stamp (or start_epoch / start_uepoch)",
+                           field="columns")
+    if not {"end_stamp", "end_epoch", "end_uepoch", "duration"} & set(names):
+        raise InvalidInput("the column list must include end_stamp (or end_epoch / end_uepoch) or duration",
+                           field="columns")
+
+
+def header_columns(line: str) -> list[str] | None:
+    delimiter = pbxcsv.header_delimiter(line)
+    names = [pbxcsv.normalize_name(n) for n in line.split(delimiter)]
+    while names and names[-1] == "":
+        names.pop()
+    known = sum(1 for n in names if n in FIELDS)
+    if names and known >= max(3, len(names) // 2):
+        return [n if n in FIELDS else "_" for n in names]
+    return None
+
+
+@dataclass
+class Plan:
+    kind: str
+    columns: list[str]
+    skip: int = 0
+    delimiter: str = ","
+
+
+def plan_file(path: Path, columns: list[str] | None) -> Plan:
+    line = pbxcsv.first_line(path)
+    declared = header_columns(line) if line else None
+    if declared is not None:
+        names = columns or declared
+        check_columns(names)
+        return Plan("freeswitch-header", names, skip=1, delimiter=pbxcsv.header_delimiter(line))
+    if columns:
+        return Plan("freeswitch-columns", columns, delimiter=pbxcsv.header_delimiter(line) if line else ",")
+    rows = pbxcsv.sample_rows(path)
+    for name, layout in TEMPLATES.items():
+        fitting = [r for r in rows if len(r) == len(layout)]
+        fits = sum(1 for r in fitting if _UUID.match(r[10].strip()) and _TIME.match(r[4].strip()))
+        if fits and fits * 2 >= len(fitting):  # most rows of that width look like the template (some may be bad)
+            return Plan(f"freeswitch-{name}", list(layout))
+    if not rows:
+        return Plan("freeswitch-example", list(EXAMPLE))
+    raise InvalidInput(
+        f"{path}: not FreeSWITCH's example template ({len(rows[0])} fields in the first row, uuid and start_stamp "
+        "not where it puts them); give the template's variables with --columns",
+        field="columns",
+    )
+
+
+@dataclass
+class Options:
+    zone: str
+    recordings: Path | None = None
+    recording_pattern: str = DEFAULT_RECORDING_PATTERN
+    progress: bool = False
+
+
+def _epoch(name: str, columns: set[str], scale: float) -> str:
+    if name not in columns:
+        return "NULL::TIMESTAMPTZ"
+    value = f"TRY_CAST(nullif(trim({_q(name)}), '') AS DOUBLE)"
+    return f"CASE WHEN {value} > 0 THEN to_timestamp({value} / {scale}) END"
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
+    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged."""
+    pbxcsv.limit_memory(con)
+    columns = set(plan.columns)
+
+    def v(name: str) -> str:
+        return f"nullif(trim({_q(name)}), '')"
+
+    def exact(kind: str) -> str:
+        return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"
+
+    def typed(source: str, carry: str, raw_text: str) -> str:
+        inner = f"""
+            SELECT filename, {carry},
+                {v('start_stamp')} AS start_text, {v('answer_stamp')} AS answer_text, {v('end_stamp')} AS end_text,
+                {exact('start')} AS start_exact, {exact('answer')} AS answer_exact, {exact('end')} AS end_exact,
+                TRY_CAST({v('duration')} AS DOUBLE) AS duration_s, TRY_CAST({v('billsec')} AS DOUBLE) AS billsec_s,
+                TRY_CAST({v('billsec')} AS DOUBLE) > 0 AS answered_hint,
+                lower({v('uuid')}) AS uuid, lower({v('bleg_uuid')}) AS bleg_uuid,
+                {v('caller_id_name')} AS cid_name, {v('caller_id_number')} AS cid_number,
+                {v('destination_number')} AS destination, lower({v('context')}) AS context,
+                upper({v('hangup_cause')}) AS hangup_cause, lower({v('last_app')}) AS app,
+                coalesce({v('recordingfile')}, {v('sofia_record_file')}) AS recordingfile
+            FROM {source}
+        """
+        timed = pbxcsv.timed_select(inner, options.zone, start_name="start_stamp", answer_name="answer_stamp",
+                                    end_name="end_stamp",
+                                    has_answer=bool({"answer_stamp", "answer_epoch", "answer_uepoch"} & columns))
+        return f"""
+            SELECT filename, uuid AS key, uuid, bleg_uuid,
+                CASE WHEN uuid IS NULL THEN 'no uuid' ELSE time_problem END AS reason,
+                CASE WHEN uuid IS NULL OR time_problem IS NOT NULL THEN {raw_text} END AS raw_text,
+                t_start, t_answer, t_end, start_local, {pbxcsv.time_quality_sql()} AS time_quality,
+                cid_name, cid_number, destination, context, hangup_cause, app, recordingfile,
+                false AS repeated
+            FROM ({timed})
+        """
+
+    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed, pbxcsv.time_params(options.zone),
+                             skip=plan.skip, delimiter=plan.delimiter, name="_fs")
+    if rows.rescued_encoding:
+        notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
+                     "they are loaded with those bytes shown as \\xNN")
+    pbxcsv.quarantine_bad_calls(
+        con, rows, "uuid",
+        lambda lines: pbxcsv.raw_lines(con, file, plan.columns, lines, skip=plan.skip, delimiter=plan.delimiter),
+    )
+    # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
+    con.execute(
+        f"""
+        UPDATE {rows.table} SET repeated = true
+        WHERE rowid IN (SELECT _rowid FROM {rows.view}
+                        QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY line) > 1)
+        """
+    )
+    differing = con.execute(
+        f"""
+        SELECT count(*), min(line) FROM (
+            SELECT uuid, min(line) AS line FROM {rows.view} GROUP BY uuid
+            HAVING count(*) > 1 AND count(DISTINCT (cid_name, cid_number, destination, t_start, t_answer, t_end,
+                                                    hangup_cause, bleg_uuid)) > 1)
+        """
+    ).fetchone()
+    if differing[0]:
+        notes.append(f"{Path(file).name}: {differing[0]} uuid(s) appear on several rows that differ "
+                     f"(first at line {differing[1]}); the first row of each is loaded, the others count as duplicates")
+    _join_legs(con, rows.table)
+    con.execute(
+        f"""
+        INSERT INTO stg_call_rows
+        SELECT filename, key, count(*), count(*) FROM {rows.table} WHERE repeated GROUP BY filename, key
+        """
+    )
+    con.execute(f"DELETE FROM {rows.table} WHERE repeated")
+    external = pbxcsv.EXTERNAL_NUMBER_RE
+    token = pbxcsv.EXTENSION_TOKEN_RE
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW _legs AS
+        SELECT filename AS file, line, key, CASE WHEN uuid = key THEN 0 ELSE 1 END AS rank, 0 AS leg_order,
+            hash(uuid) AS row_hash, uuid AS source_id,
+            t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
+            cid_number AS from_party, from_type, CASE WHEN from_type = 'extension' THEN cid_number END AS from_ext,
+            cid_name AS from_name,
+            destination AS to_party, to_type, CASE WHEN to_type = 'extension' THEN destination END AS to_ext,
+            NULL::VARCHAR AS to_name, destination AS dialled,
+            CASE WHEN to_type IN ('conference', 'voicemail') THEN to_type
+                 WHEN t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
+            t_answer IS NOT NULL AS answered,
+            list_contains({_list(FAILURE_CAUSES)}, hangup_cause) AS failure,
+            uuid <> key OR legs = 1 AS is_segment,
+            recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
+        FROM (
+            SELECT *,
+                count(*) OVER (PARTITION BY key) AS legs,
+                CASE WHEN context = 'public' OR coalesce(regexp_full_match(cid_number, '{external}'), false)
+                         THEN 'external'
+                     WHEN coalesce(regexp_full_match(cid_number, '{token}'), false) THEN 'extension'
+                     ELSE 'other' END AS from_type,
+                CASE WHEN app LIKE '%conference%' THEN 'conference'
+                     WHEN app = 'voicemail' THEN 'voicemail'
+                     WHEN coalesce(regexp_full_match(destination, '{external}'), false) THEN 'external'
+                     WHEN coalesce(regexp_full_match(destination, '{token}'), false) THEN 'extension'
+                     ELSE 'other' END AS to_type
+            FROM {rows.view}
+        )
+        """
+    )
+    pbxcsv.order_legs(con)
+    rows.drop(con)
+    pbxcsv.stage_legs(con)
+    staged = pbx_recordings.stage(
+        con, system="freeswitch", root=options.recordings,
+        pattern=pbx_recordings.compile_pattern(options.recording_pattern), zone=options.zone, notes=notes,
+        progress=options.progress,
+    )
+    pbxcsv.drop_legs(con)
+    return staged
+
+
+def _list(values: Sequence[str]) -> str:
+    # A constant list written into a view (views cannot hold parameters); the values are our own vocabulary.
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _join_legs(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Legs joined by ``bleg_uuid`` (either way round) share a key: the uuid of the earliest leg among them."""
+    edges = con.execute(
+        f"SELECT count(*) FROM {table} a JOIN {table} b ON a.bleg_uuid = b.uuid WHERE a.uuid <> b.uuid"
+    ).fetchone()[0]
+    if not edges:
+        return
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _fs_edges AS
+        SELECT a.uuid AS x, b.uuid AS y FROM {table} a JOIN {table} b ON a.bleg_uuid = b.uuid WHERE a.uuid <> b.uuid
+        UNION SELECT b.uuid, a.uuid FROM {table} a JOIN {table} b ON a.bleg_uuid = b.uuid WHERE a.uuid <> b.uuid
+        """
+    )
+    # A label sorts by start time, then uuid; each round a leg takes the smallest label of its neighbours.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _fs_label AS
+        SELECT uuid, min(strftime(t_start, '%Y%m%d%H%M%S.%f') || uuid) AS label FROM {table} GROUP BY uuid
+        """
+    )
+    for _round in range(50):
+        changed = con.execute(
+            """
+            WITH best AS (
+                SELECT e.x AS uuid, min(l.label) AS label FROM _fs_edges e JOIN _fs_label l ON l.uuid = e.y GROUP BY e.x
+            )
+            UPDATE _fs_label SET label = best.label FROM best
+            WHERE _fs_label.uuid = best.uuid AND best.label < _fs_label.label
+            """
+        ).fetchone()[0]
+        if not changed:
+            break
+    con.execute(f"UPDATE {table} SET key = right(l.label, 36) FROM _fs_label l WHERE l.uuid = {table}.uuid")
+    for name in ("_fs_edges", "_fs_label"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*"))
+                         if p.is_file() and ".csv" in p.name.lower()
+                         and p.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or directory", field="path")
+    return found
+
+
+def load_freeswitch(
+    stores: Stores,
+    paths: Iterable[str | Path],
+    *,
+    columns: str | Sequence[str] | None = None,
+    timezone: str | None = None,
+    recordings: Path | str | None = None,
+    recording_pattern: str | None = None,
+    progress: bool = False,
+) -> LoadSummary:
+    """Load FreeSWITCH mod_cdr_csv files and link their recordings."""
+    options = Options(zone=pbxcsv.resolve_zone(timezone), recordings=Path(recordings) if recordings else None,
+                      recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress)
+    pbx_recordings.compile_pattern(options.recording_pattern)
+    if options.recordings is not None and not options.recordings.is_dir():
+        raise InvalidInput(f"{options.recordings}: not a folder", field="recordings")
+    column_list = parse_columns(columns) if columns else None
+    plans = {p: plan_file(p, column_list) for p in expand_paths(paths)}
+    units = [Unit(plan.kind, [p], plan.columns, plan.skip) for p, plan in plans.items()]
+    notes: list[str] = []
+
+    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+        path = unit.files[0]
+        return stage(con, str(path.resolve()), plans[path], options, notes)
+
+    summary = run_units(stores, "freeswitch", units, stage_unit, progress=progress)
+    summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
+    return summary

@@ -1,0 +1,562 @@
+"""What the Asterisk and FreeSWITCH loaders share: reading CSV with rescue passes, local times, legs → calls.
+
+Both systems write one CSV row per *leg* (a pair of channels), in local time
+unless configured otherwise, with a column order the administrator chooses.
+A system module reads its rows (``read_rows``), types them (``timed_select``
+for the times), quarantines bad calls (``quarantine_bad_calls``) and defines
+the view ``_legs`` (one row per input row, see ``stage_legs``), which
+``stage_legs`` turns into ``stg_segments``, ``stg_calls`` and ``stg_call_rows``.
+
+Reading (``read_rows``): DuckDB parses the file with the layout of its first
+lines. Two kinds of rows it rejects are read again instead of quarantined:
+
+- rows that are not valid UTF-8 (a Latin-1 caller name, a truncated byte):
+  the file is read once more as Latin-1, which never fails; each field that
+  was valid UTF-8 gets its text back and any other field shows its bytes as
+  ``\\xNN`` escapes, so nothing is lost and nothing unprintable reaches a screen;
+- rows with another field count that the format knows (Asterisk's optional
+  columns switched on in the middle of a ``Master.csv``): read once more with
+  the layout of that width.
+
+Only files with such rows are read more than once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+
+from dimnb.errors import InvalidInput
+from dimnb.ingest import csvread
+from dimnb.sql import quote_identifier
+
+# Time texts: Asterisk (cdr_csv, cdr_custom, FreePBX), FreeSWITCH, and what a spreadsheet leaves of them.
+TIME_FORMATS = [
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M",
+]
+# An external number: 7+ digits, maybe with a leading +. Anything shorter (or a name) is internal.
+EXTERNAL_NUMBER_RE = r"\+?[0-9]{7,}"
+# A device named like an extension number (PJSIP/101-...): never a trunk, whatever was dialled.
+EXTENSION_NUMBER_RE = r"[0-9]{1,6}"
+# What the directory accepts as an extension (dimnb.directory).
+EXTENSION_TOKEN_RE = r"[0-9A-Za-z*#+]{1,32}"
+
+# DuckDB's own default is 80% of the machine; a load keeps to this and spills the rest to disk, so a
+# 1M-row load stays under 1 GiB (for about 15% more time). DIMNB_LOAD_MEMORY_LIMIT overrides it.
+LOAD_MEMORY_LIMIT = "640MB"
+_MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Bound the write connection's memory for the rest of this load (the connection is closed after it)."""
+    limit = os.environ.get("DIMNB_LOAD_MEMORY_LIMIT", LOAD_MEMORY_LIMIT).strip()
+    if not _MEMORY_RE.match(limit):
+        raise InvalidInput(f"DIMNB_LOAD_MEMORY_LIMIT: {limit!r} is not a size like 640MB or 2GB",
+                           field="DIMNB_LOAD_MEMORY_LIMIT")
+    con.execute(f"SET memory_limit = '{limit}'")
+
+
+# ------------------------------------------------------------------------------------------ time zones
+
+
+def local_zone() -> str:
+    """The IANA name of this machine's time zone (``TZ``, then /etc/localtime, then /etc/timezone), else UTC."""
+    candidates = []
+    if os.environ.get("TZ"):
+        candidates.append(os.environ["TZ"].lstrip(":"))
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return "UTC"
+
+
+def resolve_zone(name: str | None) -> str:
+    """``--timezone``: an IANA name, ``UTC``, or ``local`` / None for this machine's zone."""
+    if name is None or name.strip().lower() == "local":
+        return local_zone()
+    try:
+        ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r} (use a name like Europe/Paris, UTC, or local)", field="timezone"
+        ) from None
+    return name.strip()
+
+
+def is_utc(zone: str) -> bool:
+    return zone in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu")
+
+
+def zone_note(zone: str, *, given: bool) -> str:
+    read = "times read as UTC" if is_utc(zone) else f"times read as {zone} local time"
+    return read if given else f"{read} (this machine's zone; set --timezone to the PBX's)"
+
+
+def time_params(zone: str) -> dict[str, object]:
+    params: dict[str, object] = {"fmts": TIME_FORMATS}
+    if not is_utc(zone):
+        params["tz"] = zone
+    return params
+
+
+# ------------------------------------------------------------------------------------------ looking at files
+
+
+def sample_rows(path: Path, *, delimiter: str = ",", count: int = 40) -> list[list[str]]:
+    """The first and last ``count`` lines of a file, split as CSV (for recognising a layout; never for loading)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+        tail = b""
+        if size > 65536:
+            handle.seek(max(65536, size - 65536))
+            tail = handle.read()
+    head_lines = head.decode("utf-8-sig", errors="replace").splitlines()
+    if size > 65536:
+        head_lines = head_lines[:-1]  # maybe cut in the middle
+    tail_lines = tail.decode("utf-8", errors="replace").splitlines()[1:] if tail else []
+    lines = [line for line in head_lines[:count] + tail_lines[-count:] if line.strip()]
+    return [row for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+
+
+def first_line(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    text = head.decode("utf-8-sig", errors="replace")
+    return text.splitlines()[0] if text.strip() else ""
+
+
+def header_delimiter(line: str) -> str:
+    """The separator a line uses: comma unless ``;``, ``|`` or a tab is more frequent (custom templates, exports)."""
+    counts = {d: line.count(d) for d in (",", ";", "|", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def normalize_name(name: str) -> str:
+    return name.strip().strip('"').lstrip("\ufeff").strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def parse_column_list(spec: str | Sequence[str], known: Sequence[str], system: str) -> list[str]:
+    """A ``--columns`` list checked against ``known`` (``_`` skips a column)."""
+    names = [normalize_name(n) for n in (spec.split(",") if isinstance(spec, str) else spec)]
+    while names and names[-1] == "":
+        names.pop()
+    unknown = [n or "(empty)" for n in names if n not in known and n != "_"]
+    if unknown:
+        raise InvalidInput(
+            f"unknown {system} CDR field(s): {', '.join(unknown)}. Known fields: {', '.join(known)} "
+            "(use _ to skip a column)",
+            field="columns",
+        )
+    seen = [n for n in names if n != "_"]
+    dupes = sorted({n for n in seen if seen.count(n) > 1})
+    if dupes:
+        raise InvalidInput(f"{system} CDR field(s) listed twice: {', '.join(dupes)}", field="columns")
+    return names
+
+
+def physical_columns(columns: Sequence[str]) -> list[str]:
+    return [c if c != "_" else f"_skip{i}" for i, c in enumerate(columns)]
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class Typed:
+    """One file's rows, typed as they were read: ``table`` (to update or delete from) and ``view`` (adds ``line``
+    and ``_rowid``, the row's rowid in ``table``)."""
+
+    table: str
+    view: str
+    tables: tuple[str, ...]
+    rows: int
+    rescued_encoding: int
+    rescued_width: int
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"DROP VIEW IF EXISTS {self.view}")
+        for table in self.tables:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# typed(source, carry, raw_text) -> a SELECT over the FROM item ``source``, one row out per row in (see read_typed).
+TypedSelect = Callable[[str, str, str], str]
+
+_FOUND_RE = re.compile(r"Found: (\d+)")
+
+
+def _fix_latin1(column: str) -> str:
+    # The field was read as Latin-1, one character per byte: its bytes again, as UTF-8 when they are valid,
+    # else with every byte outside printable ASCII written as \xNN.
+    as_bytes = (f"unhex(array_to_string(list_transform(string_split({column}, ''), "
+                f"lambda ch: lpad(hex(unicode(ch)), 2, '0')), ''))")
+    escaped = (f"array_to_string(list_transform(string_split({column}, ''), lambda ch: "
+               f"CASE WHEN unicode(ch) BETWEEN 32 AND 126 THEN ch ELSE '\\x' || lpad(hex(unicode(ch)), 2, '0') END), '')")
+    return (f"CASE WHEN {column} IS NULL OR NOT regexp_matches({column}, '[^\\x00-\\x7F]') THEN {column} "
+            f"ELSE coalesce(try(decode({as_bytes})), {escaped}) END")
+
+
+def _source(read: str, layout: Sequence[str], fields: Sequence[str], fix: bool) -> str:
+    """The read as a FROM item: ``filename``, every field of ``fields`` (NULL when the layout lacks it), and the
+    columns as read, ``_r0``, ``_r1``... (for the raw text of rows headed for quarantine)."""
+    present = dict(zip(columns_of(layout), physical_columns(layout)))
+    parts = ["filename"]
+    for name in fields:
+        expr = quote_identifier(present[name]) if name in present else None
+        parts.append(f"{(_fix_latin1(expr) if fix else expr) if expr else 'NULL::VARCHAR'} AS {quote_identifier(name)}")
+    for i, column in enumerate(physical_columns(layout)):
+        parts.append(f"{_fix_latin1(quote_identifier(column)) if fix else quote_identifier(column)} AS _r{i}")
+    return f"(SELECT {', '.join(parts)} FROM {read})"
+
+
+def _carry(layout: Sequence[str]) -> str:
+    return ", ".join(f"_r{i}" for i in range(len(layout)))
+
+
+def _raw_text(layout: Sequence[str], delimiter: str) -> str:
+    fields = ", ".join(f"coalesce(_r{i}, '')" for i in range(len(layout)))
+    return f"concat_ws({_sql_literal(delimiter)}, {fields})"
+
+
+def read_typed(
+    con: duckdb.DuckDBPyConnection,
+    file: str,
+    columns: Sequence[str],
+    fields: Sequence[str],
+    typed: TypedSelect,
+    params: Mapping[str, object],
+    *,
+    skip: int = 0,
+    delimiter: str = ",",
+    widths: Mapping[int, Sequence[str]] | None = None,
+    name: str = "_typed",
+) -> Typed:
+    """Read one CDR file, typing its rows as DuckDB parses them (nothing is copied first).
+
+    ``typed(source, carry, raw_text)`` gives the SELECT, which must keep
+    ``filename``: ``source`` has ``filename`` and every field of ``fields``
+    (VARCHAR, NULL when the layout lacks it); ``carry`` lists the columns
+    that ``raw_text`` (the row as text) needs, to pass through inner
+    SELECTs; evaluate ``raw_text`` only for rows headed for quarantine (a
+    subquery's columns are computed for every row). Rows DuckDB rejects are
+    rescued where the format allows (see the module's docstring), else
+    quarantined.
+    """
+
+    def select(layout: Sequence[str], fix: bool) -> Callable[[str], str]:
+        return lambda read: typed(_source(read, layout, fields, fix), _carry(layout), _raw_text(layout, delimiter))
+
+    main = csvread.read_csv_raw(con, [file], physical_columns(columns), skip=skip, delimiter=delimiter,
+                                transform=select(columns, False), params=params)
+    rows = main.rows
+    rejected = con.execute(
+        "SELECT line, reason FROM stg_quarantine WHERE file = $f ORDER BY line", {"f": file}
+    ).fetchall() if main.rejected else []
+    passes: dict[tuple[int, str], list[int]] = {}
+    for line, reason in rejected:
+        if reason.startswith("not UTF-8 text"):
+            passes.setdefault((len(columns), "latin-1"), []).append(line)
+        elif widths and reason.startswith(("too few fields", "too many fields")):
+            found = _FOUND_RE.search(reason)
+            if found and int(found.group(1)) in widths and int(found.group(1)) != len(columns):
+                passes.setdefault((int(found.group(1)), "utf-8"), []).append(line)
+    if not passes:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT r.*, {main.line_sql} AS line, r.rowid AS _rowid "
+                    f"FROM {csvread.join_files(main)}")
+        return Typed(main.name, name, (main.name, main.files_table), rows, 0, 0)
+
+    # Rare: some rows are read again, as Latin-1 or with another width; the rows then get their line stored.
+    table = f"{name}_all"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT r.*, {main.line_sql} AS line "
+                f"FROM {csvread.join_files(main)}")
+    csvread.drop(con, main)
+    rescued = {"latin-1": 0, "utf-8": 0}
+    for (width, encoding), lines in passes.items():
+        layout = list(columns) if width == len(columns) else list(widths[width])  # type: ignore[index]
+        last = con.execute("SELECT coalesce(max(rowid), -1) FROM stg_quarantine").fetchone()[0]
+        again = csvread.read_csv_raw(con, [file], physical_columns(layout), skip=skip, delimiter=delimiter,
+                                     encoding=encoding, transform=select(layout, encoding == "latin-1"), params=params)
+        con.execute("DELETE FROM stg_quarantine WHERE rowid > $last", {"last": last})  # this pass's own rejects
+        got = [r[0] for r in con.execute(
+            f"INSERT INTO {table} SELECT * FROM (SELECT r.*, {again.line_sql} AS line FROM {csvread.join_files(again)}) "
+            "WHERE list_contains($lines, line) RETURNING line",
+            {"lines": lines},
+        ).fetchall()]
+        csvread.drop(con, again)
+        con.execute("DELETE FROM stg_quarantine WHERE file = $f AND list_contains($lines, line)",
+                    {"f": file, "lines": got})
+        rescued[encoding] += len(got)
+        rows += len(got)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, rowid AS _rowid FROM {table}")
+    return Typed(table, name, (table,), rows, rescued["latin-1"], rescued["utf-8"])
+
+
+def columns_of(names: Sequence[str]) -> list[str]:
+    """Layout names with ``_`` made unique (so a dict can map them to their physical column)."""
+    return [n if n != "_" else f"_{i}" for i, n in enumerate(names)]
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def raw_lines(con: duckdb.DuckDBPyConnection, file: str, columns: Sequence[str], lines: Sequence[int], *,
+              skip: int = 0, delimiter: str = ",") -> dict[int, str]:
+    """The text of some rows of a file (for quarantine), read again; the read's own rejects are not kept."""
+    last = con.execute("SELECT coalesce(max(rowid), -1) FROM stg_quarantine").fetchone()[0]
+    raw = csvread.read_csv_raw(
+        con, [file], physical_columns(columns), skip=skip, delimiter=delimiter,
+        transform=lambda read: f"SELECT filename, {_raw_text(columns, delimiter)} AS raw FROM {_source(read, columns, [], False)}",
+    )
+    con.execute("DELETE FROM stg_quarantine WHERE rowid > $last", {"last": last})
+    found = con.execute(
+        f"SELECT line, raw FROM (SELECT {raw.line_sql} AS line, r.raw FROM {csvread.join_files(raw)}) "
+        "WHERE list_contains($lines, line)",
+        {"lines": list(lines)},
+    ).fetchall()
+    csvread.drop(con, raw)
+    return dict(found)
+
+
+# ------------------------------------------------------------------------------------------ times
+
+
+def timed_select(inner: str, zone: str, *, start_name: str, answer_name: str, end_name: str,
+                 has_answer: bool) -> str:
+    """Wrap ``inner`` (a SELECT with the columns below) to add the leg's times in UTC and what is wrong with them.
+
+    ``inner`` gives ``start_text``, ``answer_text``, ``end_text`` (NULL when
+    absent), ``start_exact``/``answer_exact``/``end_exact`` (TIMESTAMPTZ from
+    epoch columns, or NULL), ``duration_s``, ``billsec_s`` and
+    ``answered_hint`` (the system says the leg was answered). Added:
+    ``start_local`` (wall-clock TIMESTAMP), ``t_start``, ``t_answer``,
+    ``t_end``, ``minute_only`` and ``time_problem`` (NULL when the times
+    make sense). Uses ``$fmts`` (and ``$tz`` unless the zone is UTC).
+
+    When the text has no seconds (a spreadsheet's doing) or there is no end
+    (FreePBX's table has ``calldate`` only), the end is start + duration and
+    the answer end - billsec: Asterisk and FreeSWITCH compute those two from
+    the same clock, so that is exact to the second; with minutes only it is
+    marked ``estimated`` (see ``time_quality_sql``).
+    """
+
+    def utc(local: str, text: str) -> str:
+        wall = f"{local}::TIMESTAMPTZ" if is_utc(zone) else f"timezone($tz, {local})"
+        # Epoch seconds (${CDR(start,f)}) are UTC already; > 1e8 keeps "0" from meaning 1970.
+        return (f"coalesce({wall}, CASE WHEN TRY_CAST({text} AS DOUBLE) > 1e8 "
+                f"THEN to_timestamp(TRY_CAST({text} AS DOUBLE)) END)")
+
+    answer_derived = ("(answered_hint OR billsec_s > 0)" if not has_answer
+                      else "(answer_text IS NOT NULL AND minute_only)")
+    return f"""
+    SELECT *,
+        CASE
+            WHEN start_text IS NULL AND t_start IS NULL THEN '{start_name} is empty'
+            WHEN t_start IS NULL THEN '{start_name} ''' || start_text || ''' is not a time'
+            WHEN answer_text IS NOT NULL AND a_parsed IS NULL AND answer_exact IS NULL
+                THEN '{answer_name} ''' || answer_text || ''' is not a time'
+            WHEN end_text IS NOT NULL AND e_parsed IS NULL AND end_exact IS NULL
+                THEN '{end_name} ''' || end_text || ''' is not a time'
+            WHEN t_end IS NULL THEN '{end_name} is empty and duration is not a number'
+            WHEN t_end < t_start THEN '{end_name} is before {start_name}'
+            WHEN t_answer IS NOT NULL AND (t_answer < t_start OR t_answer > t_end)
+                THEN '{answer_name} is outside the call (before its start or after its end)'
+        END AS time_problem
+    FROM (
+        SELECT *,
+            CASE WHEN answer_exact IS NOT NULL THEN answer_exact
+                 WHEN {answer_derived} AND t_end IS NOT NULL
+                     THEN greatest(t_start, t_end - to_seconds(coalesce(billsec_s, 0)))
+                 ELSE a_parsed END AS t_answer
+        FROM (
+            SELECT *,
+                CASE WHEN end_exact IS NOT NULL THEN end_exact
+                     WHEN (end_text IS NULL OR minute_only) AND duration_s IS NOT NULL
+                         THEN t_start + to_seconds(duration_s)
+                     ELSE e_parsed END AS t_end
+            FROM (
+                SELECT *,
+                    coalesce(start_exact, {utc('start_local', 'start_text')}) AS t_start,
+                    {utc('try_strptime(answer_text, $fmts)', 'answer_text')} AS a_parsed,
+                    {utc('try_strptime(end_text, $fmts)', 'end_text')} AS e_parsed
+                FROM (
+                    SELECT *, try_strptime(start_text, $fmts) AS start_local,
+                        start_exact IS NULL AND start_text LIKE '%:%' AND start_text NOT LIKE '%:%:%' AS minute_only
+                    FROM ({inner})
+                )
+            )
+        )
+    )
+    """
+
+
+def time_quality_sql() -> str:
+    return "CASE WHEN minute_only THEN 'estimated' ELSE 'exact' END"
+
+
+# ------------------------------------------------------------------------------------------ legs -> calls
+
+
+def order_legs(con: duckdb.DuckDBPyConnection) -> None:
+    """Number the rows of the view ``_legs`` within their calls into ``_legs_ordered`` (then ``stage_legs``).
+
+    ``_legs`` (one row per input row, defined by the system module) has:
+    ``file, line, key``; ``rank`` (0 for the row that describes the call,
+    e.g. FreeSWITCH's A-leg; 1 for the others); ``leg_order`` (tie-break
+    after the start time); ``row_hash`` (equal for repeated rows);
+    ``source_id``; ``start_time, answer_time, end_time, time_quality``;
+    ``from_party, from_type, from_ext, from_name, to_party, to_type, to_ext,
+    to_name``; ``dialled`` (the call's "to" when this row describes it);
+    ``kind, answered, failure``; ``is_segment`` (false for rows that are no
+    connection of their own); ``recordingfile, local_day``.
+
+    A row repeating an earlier one of its call (same ``row_hash``) counts as
+    a duplicate. Segments are the other ``is_segment`` rows in start order.
+    The call runs from its first start to its last end; it was answered when
+    a talk or conference segment was; its caller and dialled number come
+    from the row that describes it (lowest rank, then earliest).
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _legs_ordered AS
+        SELECT *,
+            coalesce(lag(row_hash) OVER w = row_hash, false) AS is_dup,
+            row_number() OVER w AS ord,
+            count(*) FILTER (WHERE is_segment) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::INTEGER AS seq
+        FROM _legs
+        WINDOW w AS (PARTITION BY key ORDER BY start_time, leg_order, row_hash, line)
+        """
+    )
+    if con.execute("SELECT count(*) FROM _legs_ordered WHERE is_dup").fetchone()[0]:
+        # Rare: number again without the repeats (they stay in the table for the row counts).
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _legs_ordered AS
+            SELECT * EXCLUDE (ord, seq),
+                row_number() OVER w AS ord,
+                count(*) FILTER (WHERE is_segment) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::INTEGER
+                    AS seq
+            FROM _legs_ordered
+            WINDOW w AS (PARTITION BY key, is_dup ORDER BY start_time, leg_order, row_hash, line)
+            """
+        )
+
+
+def stage_legs(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill ``stg_segments``, ``stg_calls`` and ``stg_call_rows`` from ``_legs_ordered`` (see ``order_legs``)."""
+    con.execute(
+        """
+        INSERT INTO stg_segments
+        SELECT key, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
+               from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name,
+               answered AND kind IN ('talk', 'conference', 'voicemail'), NULL, NULL
+        FROM _legs_ordered WHERE is_segment AND NOT is_dup
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO stg_calls
+        WITH per_call AS (
+            SELECT key,
+                min(start_time) AS start_time, max(end_time) AS end_time,
+                min(answer_time) FILTER (WHERE answered AND kind IN ('talk', 'conference')) AS answer_time,
+                arg_min(from_party, pos) AS from_party, arg_min(from_ext, pos) AS from_ext,
+                arg_min(from_name, pos) AS from_name, arg_min(from_type, pos) AS first_from_type,
+                arg_min(coalesce(dialled, to_party), pos) AS to_party, arg_min(to_ext, pos) AS to_ext,
+                coalesce(arg_max(to_party, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                         arg_max(to_party, ord) FILTER (WHERE is_segment)) AS final_party,
+                coalesce(arg_max(to_ext, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                         arg_max(to_ext, ord) FILTER (WHERE is_segment)) AS final_ext,
+                coalesce(arg_max(to_name, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                         arg_max(to_name, ord) FILTER (WHERE is_segment)) AS final_name,
+                bool_or(to_type = 'external') AS reaches_external,
+                bool_or(kind = 'voicemail' AND answered) AS reached_voicemail,
+                arg_max(kind, ord) FILTER (WHERE is_segment) AS last_kind,
+                arg_max(failure, ord) FILTER (WHERE is_segment) AS last_failed,
+                arg_min(file, pos) AS file, arg_min(line, pos) AS line
+            FROM (SELECT *, rank * 4294967296 + ord AS pos FROM _legs_ordered WHERE NOT is_dup) GROUP BY key
+        )
+        SELECT key, start_time, answer_time, end_time,
+            CASE WHEN first_from_type = 'external' THEN 'inbound'
+                 WHEN reaches_external THEN 'outbound'
+                 ELSE 'internal' END,
+            from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
+            CASE WHEN answer_time IS NOT NULL THEN 'answered'
+                 WHEN reached_voicemail THEN 'voicemail'
+                 WHEN last_failed THEN 'failed'
+                 WHEN last_kind IN ('queue', 'ivr') THEN 'abandoned'
+                 ELSE 'missed' END,
+            file, line, NULL, NULL
+        FROM per_call
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO stg_call_rows
+        SELECT file, key, count(*), count(*) FILTER (WHERE is_dup) FROM _legs_ordered GROUP BY file, key
+        """
+    )
+
+
+def drop_legs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP VIEW IF EXISTS _legs")
+    for table in ("_legs_ordered",):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def quarantine_bad_calls(con: duckdb.DuckDBPyConnection, typed: Typed, what: str,
+                         raw: Callable[[list[int]], dict[int, str]]) -> int:
+    """Quarantine rows with a ``reason`` and the other rows of their calls; returns how many rows had a reason.
+
+    A call missing one of its legs would mislead (a transfer without its
+    second half), so a call with a bad row is not loaded at all. Bad rows
+    carry their ``raw_text``; for the others ``raw(lines)`` reads it again.
+    """
+    bad = int(con.execute(f"SELECT count(*) FROM {typed.table} WHERE reason IS NOT NULL").fetchone()[0])
+    if not bad:
+        return 0
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _bad_keys AS
+        SELECT DISTINCT key FROM {typed.table} WHERE reason IS NOT NULL AND key IS NOT NULL
+        """
+    )
+    con.execute(f"INSERT INTO stg_quarantine SELECT filename, line, reason, raw_text FROM {typed.view} "
+                "WHERE reason IS NOT NULL")
+    others = con.execute(
+        f"SELECT filename, line, key FROM {typed.view} WHERE reason IS NULL AND key IN (SELECT key FROM _bad_keys)"
+    ).fetchall()
+    if others:
+        texts = raw([line for _f, line, _k in others])
+        con.executemany(
+            "INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)",
+            [(f, line, f"another row of this call ({what} {key}) is invalid, so the call is not loaded",
+              texts.get(line)) for f, line, key in others],
+        )
+    con.execute(f"DELETE FROM {typed.table} WHERE reason IS NOT NULL OR key IN (SELECT key FROM _bad_keys)")
+    con.execute("DROP TABLE _bad_keys")
+    return bad

@@ -1,0 +1,12 @@
+"""dimnb's widgets (anywidget): each a Python class with its ES module in ``static/``.
+
+Python decides, the browser draws: widgets ask ``dimnb.sessions`` / ``dimnb.access``
+and put only in-scope facts into their state.
+"""
+
+from __future__ import annotations
+
+from dimnb.widgets.player import Player, PlayRequest
+from dimnb.widgets.session_view import SessionView
+
+__all__ = ["Player", "PlayRequest", "SessionView"]

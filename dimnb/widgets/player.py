@@ -1,0 +1,288 @@
+"""The docked audio player: one long-lived widget that keeps playing while everything else changes.
+
+Python decides *what* plays; the browser's ``<audio class="dimnb-audio">`` does
+the playing, seeking, volume, mute and speed.
+
+Audio source:
+
+- Under the dimnb server (``$DIMNB_AUDIO_BASE`` set, e.g. ``/dimnb/audio/``)
+  the source is ``<base><recording_id>?play=<uuid>``, a new uuid per play
+  start; the server authenticates, checks ``access.can_play``, audits and
+  streams with Range support. Downloads use ``?download=1``.
+- Otherwise (a plain kernel, nbval) the browser asks for the bytes and the
+  kernel sends them through the widget channel (a binary buffer, never a
+  trait), after re-checking ``can_play`` and auditing the play start here.
+  Files over ``max_inline_bytes`` get a plain message instead of a frozen page.
+
+Everything the browser sends is untrusted: every message is validated and
+every action re-checks ``can_play`` for the kernel's user, with the user's
+grants read afresh. Synced traits are output only, except the listener's own
+preferences (volume, muted, rate), which are clamped to their ranges.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from dimnb import access, sessions
+from dimnb.audiofiles import mime_type
+from dimnb.store.stores import Stores
+from dimnb.widgets import _audit_hook
+from dimnb.widgets._guard import UNAVAILABLE, as_id, as_seconds, guarded
+
+log = logging.getLogger("dimnb.widgets.player")
+
+AUDIO_BASE_ENV = "DIMNB_AUDIO_BASE"
+MAX_INLINE_BYTES = 50 * 1024 * 1024
+TOO_LARGE = "This recording is too large to play without the dimnb server."
+STATES = ("idle", "loading", "playing", "paused", "ended", "error")
+RATES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+_STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    """What a session view asks the player to do: play this recording from this position."""
+
+    recording_id: int
+    offset_seconds: float
+    call_id: int | None = None
+
+
+class Player(anywidget.AnyWidget):
+    """The player. ``play(recording_id, offset_seconds)`` starts a recording at a position."""
+
+    _esm = _STATIC / "player.js"
+    _css = _STATIC / "player.css"
+
+    # Output (kernel → browser). The browser can overwrite these; the kernel never reads them back.
+    source = traitlets.Dict({}).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    # The listener's preferences (two-way; clamped).
+    # (``Any`` + a validator: a forged value of the wrong type is coerced, never an exception.)
+    volume = traitlets.Any(1.0).tag(sync=True)
+    muted = traitlets.Any(False).tag(sync=True)
+    rate = traitlets.Any(1.0).tag(sync=True)
+    # Reported by the browser, for display elsewhere only (never used for a decision).
+    state = traitlets.Any("idle").tag(sync=True)
+
+    def __init__(self, stores: Stores, login: str, *, audio_base: str | None = None,
+                 max_inline_bytes: int = MAX_INLINE_BYTES, audit: _audit_hook.AuditFunction | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stores = stores
+        self._login = login
+        base = audio_base if audio_base is not None else os.environ.get(AUDIO_BASE_ENV, "")
+        self._audio_base = (base if base.endswith("/") else base + "/") if base else ""
+        self._max_inline = max_inline_bytes
+        self._audit = audit
+        self._current: dict[str, Any] | None = None  # kernel-side truth about what plays
+        self.on_msg(self._on_browser_message)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def login(self) -> str:
+        return self._login
+
+    @property
+    def url_mode(self) -> bool:
+        """True when the dimnb server streams the audio (``$DIMNB_AUDIO_BASE``)."""
+        return bool(self._audio_base)
+
+    @property
+    def current_recording_id(self) -> int | None:
+        return self._current["recording_id"] if self._current else None
+
+    @guarded("starting playback")
+    def play(self, recording_id: int, offset_seconds: float = 0.0) -> bool:
+        """Start ``recording_id`` at ``offset_seconds`` (a play start: audited). False with a message if refused."""
+        rid, offset = as_id(recording_id), as_seconds(offset_seconds)
+        if rid is None or offset is None:
+            self.message = UNAVAILABLE
+            return False
+        actor = self._actor()
+        decision = access.can_play(self._stores.calls, actor, rid)
+        session = sessions.build_session(self._stores.calls, actor, decision.call_id, state=self._stores.state) \
+            if decision else None
+        recording = session.recording(rid) if session else None
+        if decision is None or session is None or recording is None or not recording.playable:
+            self.message = UNAVAILABLE
+            return False
+        offset = min(offset, max(0.0, recording.duration_seconds - 0.05))
+        play_id = uuid.uuid4().hex
+        size = decision.size_bytes
+        if not self.url_mode:
+            path = sessions.recording_path(self._stores.data, decision)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                log.warning("recording %s: file %s is not readable", rid, path)
+                self.message = UNAVAILABLE
+                return False
+            if size > self._max_inline:
+                self.message = TOO_LARGE
+                return False
+            _audit_hook.record(self._stores, actor, _audit_hook.PLAY, decision, play_id=play_id,
+                               recorder=self._audit)
+        segment = session.segment(recording.segment_seq)
+        self._current = {"recording_id": rid, "call_id": decision.call_id, "play_id": play_id,
+                         "download_name": recording.download_name, "format": decision.format}
+        self.message = ""
+        self.source = {
+            "play_id": play_id,
+            "recording_id": rid,
+            "call_id": decision.call_id,
+            "url": f"{self._audio_base}{rid}?play={play_id}" if self.url_mode else None,
+            "download_url": f"{self._audio_base}{rid}?download=1" if self.url_mode else None,
+            "mime": mime_type(decision.format),
+            "start_at": round(offset, 3),
+            "duration_seconds": round(recording.duration_seconds, 3),
+            "size_bytes": size,
+            "title": session.recording_title(recording),
+            "call": f"Call {session.call_id} · {session.summary.start_local}",
+            "segment": recording.label if segment is None else f"Segment {segment.seq} ({segment.kind}): "
+                                                                 f"{segment.label}",
+            "download_name": recording.download_name,
+        }
+        return True
+
+    def handle_play_request(self, request: PlayRequest) -> bool | None:
+        """The callback a ``SessionView`` calls (the app shell wires them together)."""
+        return self.play(request.recording_id, request.offset_seconds)
+
+    def pause(self) -> None:
+        self._command("pause")
+
+    def resume(self) -> None:
+        self._command("resume")
+
+    def seek(self, seconds: float) -> None:
+        value = as_seconds(seconds)
+        if value is not None:
+            self._command("seek", seconds=value)
+
+    def stop(self) -> None:
+        """Stop and forget the current recording."""
+        self._current = None
+        self.source = {}
+        self.message = ""
+
+    def download(self) -> None:
+        """Ask the browser to download the current recording (as the download button does)."""
+        self._command("download")
+
+    # ------------------------------------------------------------------ validation of the listener's preferences
+
+    @traitlets.validate("volume")
+    def _valid_volume(self, proposal: dict[str, Any]) -> float:
+        return _clamp(proposal["value"], 0.0, 1.0, 1.0)
+
+    @traitlets.validate("rate")
+    def _valid_rate(self, proposal: dict[str, Any]) -> float:
+        value = _clamp(proposal["value"], RATES[0], RATES[-1], 1.0)
+        return min(RATES, key=lambda r: abs(r - value))
+
+    @traitlets.validate("muted")
+    def _valid_muted(self, proposal: dict[str, Any]) -> bool:
+        return proposal["value"] is True
+
+    @traitlets.validate("state")
+    def _valid_state(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        return value if isinstance(value, str) and value in STATES else "idle"
+
+    # ------------------------------------------------------------------ the browser's messages (untrusted)
+
+    @guarded("answering the player")
+    def _on_browser_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "need_audio":
+            self._send_audio(content.get("play_id"))
+        elif kind == "download":
+            self._send_download(content.get("play_id"), bool(content.get("have") is True))
+        elif kind == "error":
+            log.info("player error in the browser: %.200s", str(content.get("text")))
+            self.message = "The browser could not play this recording."
+
+    def _matching(self, play_id: Any) -> dict[str, Any] | None:
+        current = self._current
+        if current is None or not isinstance(play_id, str) or play_id != current["play_id"]:
+            return None
+        return current
+
+    def _send_audio(self, play_id: Any) -> None:
+        """Bytes for the play that started in the kernel (no new play start: not audited again)."""
+        current = self._matching(play_id)
+        if current is None or self.url_mode:
+            return
+        decision = access.can_play(self._stores.calls, self._actor(), current["recording_id"])
+        if decision is None:
+            self.stop()
+            self.message = UNAVAILABLE
+            return
+        data = self._read(decision)
+        if data is not None:
+            self._to_browser({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)}, [data])
+
+    def _send_download(self, play_id: Any, have: bool) -> None:
+        current = self._matching(play_id)
+        if current is None or self.url_mode:
+            return
+        actor = self._actor()
+        decision = access.can_play(self._stores.calls, actor, current["recording_id"])
+        if decision is None:
+            self.stop()
+            self.message = UNAVAILABLE
+            return
+        data = None if have else self._read(decision)
+        if not have and data is None:
+            return
+        _audit_hook.record(self._stores, actor, _audit_hook.DOWNLOAD, decision, play_id=play_id,
+                           recorder=self._audit)
+        self._to_browser({"type": "download", "play_id": current["play_id"], "name": current["download_name"],
+                    "mime": mime_type(decision.format)}, [data] if data is not None else None)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _actor(self) -> access.Actor:
+        return access.load_actor(self._stores.state, self._login)
+
+    def _read(self, decision: access.PlayDecision) -> bytes | None:
+        path = sessions.recording_path(self._stores.data, decision)
+        try:
+            if path.stat().st_size > self._max_inline:
+                self.message = TOO_LARGE
+                return None
+            return path.read_bytes()
+        except OSError:
+            log.warning("recording %s: file %s is not readable", decision.recording_id, path)
+            self.message = UNAVAILABLE
+            return None
+
+    def _command(self, command: str, **args: Any) -> None:
+        if self._current is not None:
+            self._to_browser({"type": "command", "command": command, "play_id": self._current["play_id"], **args})
+
+    def _to_browser(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+        self.send(content, buffers)
+
+
+def _clamp(value: Any, low: float, high: float, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(high, max(low, number))

@@ -1,0 +1,316 @@
+// dimnb Call Session view: the call's segments, conference members and recordings on one clock.
+// All data comes from the kernel (trait `session`, built for the kernel's user); strings are set as
+// textContent only. A click on a recording sends {type: "play", recording_id, offset_seconds};
+// a click elsewhere on a track sends {type: "play_at", call_seconds}. The kernel decides.
+
+const NS = "http://www.w3.org/2000/svg";
+const ICON_PLAY =
+  '<svg viewBox="0 0 24 24" width="12" height="12" aria-hidden="true"><path d="M8 5v14l11-7z" fill="currentColor"/></svg>';
+const ICON_CLOCK =
+  '<svg viewBox="0 0 24 24" width="12" height="12" aria-hidden="true"><circle cx="12" cy="12" r="9" stroke="currentColor" stroke-width="2" fill="none"/><path d="M12 7v5l3 3" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round"/></svg>';
+
+function clock(seconds) {
+  if (!Number.isFinite(seconds)) return "?";
+  const neg = seconds < 0;
+  const whole = Math.round(Math.abs(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return (neg ? "-" : "") + (h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`);
+}
+
+function div(cls, text) {
+  const d = document.createElement("div");
+  if (cls) d.className = cls;
+  if (text != null) d.textContent = text;
+  return d;
+}
+
+function wallClock(session, seconds) {
+  const s = session.summary || {};
+  const start = Date.parse(s.start_time || "");
+  if (!Number.isFinite(start) || !Number.isFinite(seconds)) return "";
+  try {
+    return new Date(start + seconds * 1000).toLocaleTimeString("en-GB", { timeZone: s.timezone || "UTC" });
+  } catch (e) {
+    return new Date(start + seconds * 1000).toISOString().slice(11, 19) + " UTC";
+  }
+}
+
+function extent(session) {
+  let end = Number((session.summary || {}).duration_seconds) || 0;
+  for (const g of session.segments || []) end = Math.max(end, Number(g.end_seconds) || 0);
+  for (const r of session.recordings || []) end = Math.max(end, Number(r.end_seconds) || 0);
+  for (const c of session.conferences || []) end = Math.max(end, Number(c.end_seconds) || 0);
+  return Math.max(end, 1);
+}
+
+function tickStep(total) {
+  for (const step of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) {
+    if (total / step <= 10) return step;
+  }
+  return 7200;
+}
+
+function waveform(values) {
+  // One vertical line per column, mirrored around the middle; the SVG stretches with the bar.
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", "dimnb-wave");
+  svg.setAttribute("viewBox", `0 0 ${values.length} 100`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  let d = "";
+  values.forEach((v, i) => {
+    const h = Math.max(1, Math.min(1, Number(v) || 0) * 46);
+    d += `M${i + 0.5} ${50 - h}V${50 + h}`;
+  });
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "0.8");
+  path.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.appendChild(path);
+  return svg;
+}
+
+function render({ model, el }) {
+  const root = div("dimnb-session");
+  el.appendChild(root);
+  const tooltip = div("dimnb-session-tooltip");
+  tooltip.hidden = true;
+
+  function place(node, from, to, total) {
+    const a = Math.max(0, Math.min(from, total));
+    const b = Math.max(a, Math.min(to, total));
+    node.style.left = `${(a / total) * 100}%`;
+    node.style.width = `${Math.max(((b - a) / total) * 100, 0.25)}%`;
+  }
+
+  function row(label, cls) {
+    const r = div(`dimnb-row ${cls || ""}`);
+    const l = div("dimnb-row-label", label);
+    l.title = label;
+    const t = div("dimnb-row-track");
+    r.append(l, t);
+    return [r, t];
+  }
+
+  function hover(track, describe) {
+    track.addEventListener("mousemove", (ev) => {
+      const box = track.getBoundingClientRect();
+      const f = Math.min(1, Math.max(0, (ev.clientX - box.left) / box.width));
+      const lines = describe(f, ev);
+      tooltip.textContent = "";
+      for (const line of lines) tooltip.appendChild(div(null, line));
+      tooltip.hidden = false;
+      const rb = root.getBoundingClientRect();
+      tooltip.style.left = `${Math.min(ev.clientX - rb.left + 12, rb.width - 240)}px`;
+      tooltip.style.top = `${ev.clientY - rb.top + 14}px`;
+      cursor.hidden = false;
+      const tb = timeline.getBoundingClientRect();
+      cursor.style.left = `${ev.clientX - tb.left}px`;
+    });
+    track.addEventListener("mouseleave", () => {
+      tooltip.hidden = true;
+      cursor.hidden = true;
+    });
+  }
+
+  let timeline = div("dimnb-timeline");
+  let cursor = div("dimnb-cursor");
+
+  function draw() {
+    const session = model.get("session") || {};
+    const peaks = model.get("peaks") || {};
+    const selected = model.get("selected") || {};
+    const message = model.get("message") || "";
+    root.textContent = "";
+    const msg = div("dimnb-session-message", message);
+    msg.setAttribute("role", "status");
+    msg.hidden = !message;
+    root.appendChild(msg);
+    if (!session.summary) {
+      root.dataset.callId = "";
+      if (!message) root.appendChild(div("dimnb-session-empty", "Open a call to see its session."));
+      return;
+    }
+    const s = session.summary;
+    root.dataset.callId = String(s.call_id);
+    const total = extent(session);
+    const covered = (t) =>
+      (session.recordings || []).some((r) => r.playable && r.offset_seconds <= t && t < r.end_seconds);
+
+    // ---- summary
+    const head = div("dimnb-session-summary");
+    const title = div("dimnb-session-title", `Call ${s.call_id} · ${s.start_local}`);
+    const facts = div("dimnb-session-facts");
+    const items = [
+      ["Direction", s.direction],
+      ["From", (s.from || {}).label],
+      ["To", s.to_party],
+      ["Answered / final", (s.final || {}).label],
+      ["Outcome", s.outcome],
+      ["Ring", clock(s.ring_seconds)],
+      ["Talk", clock(s.talk_seconds)],
+      ["Total", clock(s.duration_seconds)],
+      ["Groups", (s.groups || []).join(", ") || "–"],
+    ];
+    for (const [k, v] of items) {
+      const f = div("dimnb-fact");
+      f.append(div("dimnb-fact-key", k), div("dimnb-fact-value", v == null || v === "" ? "–" : String(v)));
+      facts.appendChild(f);
+    }
+    head.append(title, facts);
+    const who = (session.participants || []).map((p) => p.label).join(", ");
+    if (who) head.appendChild(div("dimnb-session-participants", `Participants: ${who}`));
+    root.appendChild(head);
+
+    // ---- timeline
+    timeline = div("dimnb-timeline");
+    cursor = div("dimnb-cursor");
+    cursor.hidden = true;
+    timeline.appendChild(cursor);
+
+    const [axisRow, axis] = row("", "dimnb-axis-row");
+    const step = tickStep(total);
+    for (let t = 0; t <= total + 1e-6; t += step) {
+      const tick = div("dimnb-tick", clock(t));
+      tick.style.left = `${(t / total) * 100}%`;
+      axis.appendChild(tick);
+    }
+    timeline.appendChild(axisRow);
+
+    const playHint = (t) => (covered(t) ? "click to play from here" : "");
+    for (const g of session.segments || []) {
+      const label = `${g.seq}. ${g.label}`;
+      const [r, track] = row(label, `dimnb-seg-row dimnb-kind-${g.kind}`);
+      const start = Number(g.start_seconds);
+      const end = Number(g.end_seconds);
+      if (Number.isFinite(start) && Number.isFinite(end)) {
+        const answer = Number(g.answer_seconds);
+        const bar = div(`dimnb-bar dimnb-seg dimnb-kind-${g.kind}${g.estimated ? " dimnb-estimated" : ""}`);
+        bar.dataset.seq = String(g.seq);
+        place(bar, start, end, total);
+        if (g.kind === "talk" && Number.isFinite(answer) && answer > start && answer < end) {
+          const ring = div("dimnb-ring");
+          ring.style.width = `${((answer - start) / (end - start)) * 100}%`;
+          bar.appendChild(ring);
+        }
+        bar.appendChild(div("dimnb-bar-text", g.kind === "talk" ? (g.to || {}).label || "" : g.kind));
+        track.appendChild(bar);
+      }
+      hover(track, (f) => {
+        const t = f * total;
+        const lines = [`${clock(t)} (${wallClock(session, t)})`, `${g.kind}: ${g.label}`];
+        lines.push(`${clock(start)}–${clock(end)}${g.reason ? ` · ${g.reason}` : ""}`);
+        if (g.estimated) lines.push(`times ${g.time_quality}`);
+        const hint = playHint(t);
+        if (hint) lines.push(hint);
+        return lines;
+      });
+      track.addEventListener("click", (ev) => {
+        const box = track.getBoundingClientRect();
+        const t = ((ev.clientX - box.left) / box.width) * total;
+        if (covered(t)) model.send({ type: "play_at", call_seconds: t });
+      });
+      timeline.appendChild(r);
+    }
+
+    for (const c of session.conferences || []) {
+      timeline.appendChild(div("dimnb-section-title", `Conference room ${c.room || "?"}`));
+      for (const m of c.members || []) {
+        const [r, track] = row(m.label, "dimnb-member-row");
+        const bar = div("dimnb-bar dimnb-member");
+        place(bar, Number(m.join_seconds) || 0, Number(m.leave_seconds) || total, total);
+        track.appendChild(bar);
+        hover(track, (f) => [
+          `${clock(f * total)} (${wallClock(session, f * total)})`,
+          `${m.label}: joined ${clock(m.join_seconds)}, left ${clock(m.leave_seconds)}`,
+        ]);
+        timeline.appendChild(r);
+      }
+    }
+
+    const events = session.events || [];
+    if (events.length) {
+      const [r, track] = row("Events", "dimnb-events-row");
+      for (const e of events) {
+        const mark = div(`dimnb-event dimnb-event-${e.kind}`);
+        mark.style.left = `${(Number(e.at_seconds) / total) * 100}%`;
+        mark.title = `${clock(e.at_seconds)} ${e.text}`;
+        track.appendChild(mark);
+      }
+      hover(track, (f) => {
+        const t = f * total;
+        const near = events.filter((e) => Math.abs(e.at_seconds - t) <= total / 80);
+        return [`${clock(t)} (${wallClock(session, t)})`, ...near.map((e) => `${clock(e.at_seconds)} ${e.text}`)];
+      });
+      timeline.appendChild(r);
+    }
+
+    // ---- recordings: absent when there is nothing this user may play (or play once archived)
+    const recordings = session.recordings || [];
+    if (recordings.length) {
+      const section = div("dimnb-recordings");
+      const heading = div("dimnb-section-title", "Recordings");
+      if ((session.why || {}).play) heading.title = `Why may I hear this? ${session.why.play}`;
+      section.appendChild(heading);
+      for (const rec of recordings) {
+        const [r, track] = row(rec.label, "dimnb-rec-row");
+        const bar = div(`dimnb-bar dimnb-rec ${rec.playable ? "dimnb-playable" : "dimnb-pending"}`);
+        bar.dataset.recordingId = String(rec.recording_id);
+        place(bar, rec.offset_seconds, rec.end_seconds, total);
+        if (rec.playable) {
+          const values = peaks[String(rec.recording_id)];
+          if (values && values.length) bar.appendChild(waveform(values));
+          const icon = div("dimnb-rec-icon");
+          icon.innerHTML = ICON_PLAY;
+          bar.appendChild(icon);
+          bar.setAttribute("role", "button");
+          bar.setAttribute("aria-label", `Play ${rec.label}`);
+          bar.addEventListener("click", (ev) => {
+            ev.stopPropagation();
+            const box = bar.getBoundingClientRect();
+            const f = Math.min(1, Math.max(0, (ev.clientX - box.left) / box.width));
+            model.send({ type: "play", recording_id: rec.recording_id, offset_seconds: f * rec.duration_seconds });
+          });
+          if (selected.recording_id === rec.recording_id && rec.duration_seconds > 0) {
+            const mark = div("dimnb-selected");
+            mark.style.left = `${(selected.offset_seconds / rec.duration_seconds) * 100}%`;
+            bar.appendChild(mark);
+          }
+        } else {
+          const icon = div("dimnb-rec-icon");
+          icon.innerHTML = ICON_CLOCK;
+          bar.append(icon, div("dimnb-bar-text", rec.note || "pending"));
+        }
+        track.appendChild(bar);
+        hover(track, (f) => {
+          const t = f * total;
+          const inside = t >= rec.offset_seconds && t <= rec.end_seconds;
+          const lines = [`${clock(t)} (${wallClock(session, t)})`, rec.label];
+          if (inside) lines.push(`${clock(t - rec.offset_seconds)} of ${clock(rec.duration_seconds)} into the recording`);
+          lines.push(rec.playable ? (inside ? "click to play from here" : "") : rec.note || "");
+          return lines.filter(Boolean);
+        });
+        section.appendChild(r);
+      }
+      if ((session.why || {}).play) section.appendChild(div("dimnb-why", `Why may I hear this? ${session.why.play}`));
+      timeline.appendChild(section);
+    }
+    root.append(timeline, tooltip);
+  }
+
+  model.on("change:session", draw);
+  model.on("change:peaks", draw);
+  model.on("change:selected", draw);
+  model.on("change:message", draw);
+  draw();
+  return () => {
+    model.off("change:session", draw);
+    model.off("change:peaks", draw);
+    model.off("change:selected", draw);
+    model.off("change:message", draw);
+  };
+}
+
+export default { render };

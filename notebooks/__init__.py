@@ -1,0 +1,1 @@
+"""Lets pytest import notebooks/conftest.py as notebooks.conftest, apart from tests/conftest.py."""

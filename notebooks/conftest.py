@@ -1,0 +1,44 @@
+"""Notebooks are checked by nbval against their committed outputs, which were made from the demo data.
+
+With ``--nbval`` and no ``$DIMNB_DATA``, build a fresh demo data directory
+(deterministic: demo calls plus the demo audit trail) for this session, and
+pin the report clock, so the committed outputs are reproducible anywhere. A
+demo directory someone has used (``make demo``) has more audit events and
+would not match.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+FIXED_NOW = "2026-11-20T00:00:00Z"
+_made: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False)):
+        return
+    os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
+    if os.environ.get("DIMNB_DATA"):
+        return
+    from dimnb.demo.audit_events import seed_demo_audit
+    from dimnb.demo.setup import setup_demo
+    from dimnb.store.stores import Stores
+
+    root = Path(tempfile.mkdtemp(prefix="dimnb-nbval-"))
+    _made.append(root)
+    setup_demo(root / "data")
+    stores = Stores.open(str(root / "data"))
+    seed_demo_audit(stores)
+    stores.close()
+    os.environ["DIMNB_DATA"] = str(root / "data")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _made:
+        shutil.rmtree(_made.pop(), ignore_errors=True)
