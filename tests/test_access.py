@@ -500,3 +500,33 @@ def test_a_directory_import_rederives_the_call_arrays(build, tmp_path: Path) -> 
         assert sync_directory(con, stores)
     assert stores.calls.query("SELECT participant_logins, group_tags FROM calls") == [(["hal"], ["Support"])]
     assert listed(stores, actor(stores, "hal", world)) == ["to-150"]
+
+
+def _in_call_order(stores: Stores) -> bool:
+    """The calls table is stored in call_id order (zone maps on start time and call id stay tight)."""
+    return stores.calls.query(
+        "SELECT count(*) FROM (SELECT call_id - lag(call_id) OVER (ORDER BY rowid) AS step FROM calls) WHERE step < 0"
+    )[0][0] == 0
+
+
+def test_loading_and_rederiving_keep_the_calls_in_call_order(build, tmp_path: Path) -> None:
+    calls = tuple(inbound(f"c{i:02d}", i % 12, ("101", "201", "300", "102")[i % 4]) for i in range(40))
+    world = company(calls)
+    stores = build(world)
+    assert _in_call_order(stores)
+    assert stores.calls.query("SELECT count(*) FROM calls WHERE len(participant_logins) = 1")[0][0] == 40
+    # ann moves from Sales to Support at 06:00: a directory import re-tags her later calls, rewriting the arrays.
+    moved = company((), memberships=(), now=11)
+    memberships = tuple(m for m in moved.directory.memberships if m.login != "ann") + (
+        member("ann", "Sales", primary=True, period=Period(None, at(6))),
+        member("ann", "Support", primary=True, period=Period(at(6), None)))
+    directory = Directory(moved.directory.users, GROUPS, moved.directory.assignments, memberships)
+    (tmp_path / "moved.json").write_text(json.dumps(access_worlds.directory_json(directory)))
+    import_directory(stores.state, tmp_path / "moved.json")
+    with stores.calls.write() as con:
+        assert sync_directory(con, stores)
+    assert _in_call_order(stores)
+    tags = dict(stores.calls.query("SELECT source_id, group_tags FROM calls WHERE list_contains(participant_logins, 'ann')"))
+    assert tags == {f"c{i:02d}": ["Sales"] if i % 12 < 6 else ["Support"] for i in range(0, 40, 4)}
+    later = World(directory, calls, now=at(11))
+    assert access_worlds.compare(later, stores) == []

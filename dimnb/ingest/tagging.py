@@ -65,7 +65,7 @@ SELECT call_id, login, max(via) AS via   -- 'segment' (a party to an ordinary se
 FROM (
     SELECT p.call_id, d.login, p.via
     FROM ({parties}) p
-    JOIN calls c ON c.call_id = p.call_id
+    JOIN {calls} c ON c.call_id = p.call_id
     JOIN dir_extensions d ON d.extension = p.extension
         AND (d.valid_from IS NULL OR d.valid_from <= c.start_time)
         AND (d.valid_to IS NULL OR c.start_time < d.valid_to)
@@ -77,7 +77,7 @@ _DERIVE_TAGS = """
 INSERT INTO call_tags
 SELECT DISTINCT u.call_id, g.group_name
 FROM call_users u
-JOIN calls c ON c.call_id = u.call_id
+JOIN {calls} c ON c.call_id = u.call_id
 JOIN dir_primary_groups g ON g.login = u.login
     AND (g.valid_from IS NULL OR g.valid_from <= c.start_time)
     AND (g.valid_to IS NULL OR c.start_time < g.valid_to)
@@ -86,52 +86,81 @@ WHERE u.call_id IN ({ids})
 
 _MEMBER_LOGINS = """
 UPDATE conference_members m SET login = d.login
-FROM calls c, dir_extensions d
+FROM {calls} c, dir_extensions d
 WHERE c.call_id = m.call_id AND d.extension = m.extension
   AND (d.valid_from IS NULL OR d.valid_from <= c.start_time)
   AND (d.valid_to IS NULL OR c.start_time < d.valid_to)
   AND m.call_id IN ({ids})
 """
 
-# The copy on the call row that access.scope_sql filters on. Rows whose arrays are already right are left
-# alone: updating a LIST column rewrites the row, and a directory change touches few calls.
-_CALL_ARRAYS = """
-UPDATE calls SET participant_logins = x.logins, group_tags = x.tags
-FROM (
-    SELECT ids.call_id, coalesce(u.logins, []) AS logins, coalesce(t.tags, []) AS tags
-    FROM ({ids}) ids
-    LEFT JOIN (SELECT call_id, list(login ORDER BY login) AS logins FROM call_users
-               WHERE call_id IN ({ids}) GROUP BY call_id) u USING (call_id)
-    LEFT JOIN (SELECT call_id, list(group_name ORDER BY group_name) AS tags FROM call_tags
-               WHERE call_id IN ({ids}) GROUP BY call_id) t USING (call_id)
-) x
-WHERE calls.call_id = x.call_id
-  AND (calls.participant_logins IS DISTINCT FROM x.logins OR calls.group_tags IS DISTINCT FROM x.tags)
+# The per-call copy that access.scope_sql filters on: sorted logins and groups.
+_ARRAYS = """
+SELECT ids.call_id, coalesce(u.logins, []) AS participant_logins, coalesce(t.tags, []) AS group_tags
+FROM ({ids}) ids
+LEFT JOIN (SELECT call_id, list(login ORDER BY login) AS logins FROM call_users
+           WHERE call_id IN ({ids}) GROUP BY call_id) u USING (call_id)
+LEFT JOIN (SELECT call_id, list(group_name ORDER BY group_name) AS tags FROM call_tags
+           WHERE call_id IN ({ids}) GROUP BY call_id) t USING (call_id)
 """
 
 
-def _derive(con: duckdb.DuckDBPyConnection, ids: str) -> None:
-    has_directory = con.execute("SELECT count(*) FROM dir_extensions").fetchone()[0]
-    if has_directory:
-        con.execute(_DERIVE_USERS.format(parties=_PARTIES_OF.format(ids=ids)))
-        con.execute(_DERIVE_TAGS.format(ids=ids))
-        con.execute(_MEMBER_LOGINS.format(ids=ids))
-    con.execute(_CALL_ARRAYS.format(ids=ids))
+def _derive(con: duckdb.DuckDBPyConnection, ids: str, calls: str) -> None:
+    """call_users, call_tags and conference member logins for the calls ``ids`` names, whose start times are
+    in the table ``calls`` (the store's, or the staged calls of a merge)."""
+    if not con.execute("SELECT count(*) FROM dir_extensions").fetchone()[0]:
+        return
+    con.execute(_DERIVE_USERS.format(parties=_PARTIES_OF.format(ids=ids), calls=calls))
+    con.execute(_DERIVE_TAGS.format(ids=ids, calls=calls))
+    con.execute(_MEMBER_LOGINS.format(ids=ids, calls=calls))
 
 
 def derive_for_new_calls(con: duckdb.DuckDBPyConnection) -> None:
-    """Derive call_users and call_tags for the calls a merge just added (temp table ``stg_calls``)."""
-    _derive(con, "SELECT call_id FROM stg_calls")
+    """Derive the access facts of the calls a merge is adding (temp table ``stg_calls``, numbered).
+
+    Runs after their segments and conference members are stored and *before*
+    the calls themselves: it leaves their per-call arrays in the temp table
+    ``stg_call_access(call_id, participant_logins, group_tags)`` for
+    ``staging.merge_calls`` to insert with them. (Updating a LIST column
+    later would move the rows to the end of the table and lose the call
+    order that the zone maps of listings and sessions rely on.)
+    """
+    ids = "SELECT call_id FROM stg_calls"
+    _derive(con, ids, "stg_calls")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stg_call_access AS {_ARRAYS.format(ids=ids)}")
 
 
 def rederive_all(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the derived tables for every call (after a directory import)."""
+    """Rebuild the derived tables for every call (after a directory import).
+
+    When any call's arrays change, the calls table is rewritten in call
+    order (an UPDATE of a LIST column would move the changed rows to its end).
+    """
     if not con.execute("SELECT count(*) FROM calls").fetchone()[0]:
         return
     con.execute("DELETE FROM call_users")
     con.execute("DELETE FROM call_tags")
     con.execute("UPDATE conference_members SET login = NULL WHERE login IS NOT NULL")
-    _derive(con, "SELECT call_id FROM calls")
+    ids = "SELECT call_id FROM calls"
+    _derive(con, ids, "calls")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _call_access AS {_ARRAYS.format(ids=ids)}")
+    changed = con.execute(
+        """
+        SELECT count(*) FROM calls c JOIN _call_access a USING (call_id)
+        WHERE c.participant_logins IS DISTINCT FROM a.participant_logins OR c.group_tags IS DISTINCT FROM a.group_tags
+        """
+    ).fetchone()[0]
+    if changed:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _calls_rewritten AS
+            SELECT c.* REPLACE (a.participant_logins AS participant_logins, a.group_tags AS group_tags)
+            FROM calls c JOIN _call_access a USING (call_id)
+            """
+        )
+        con.execute("DELETE FROM calls")
+        con.execute("INSERT INTO calls BY NAME SELECT * FROM _calls_rewritten ORDER BY call_id")
+        con.execute("DROP TABLE _calls_rewritten")
+    con.execute("DROP TABLE _call_access")
 
 
 def refresh(con: duckdb.DuckDBPyConnection, state: StateStore) -> None:

@@ -128,19 +128,22 @@ ALTER TABLE recordings ADD COLUMN source_relpath VARCHAR;
 
 # v3: the access rule's per-call arrays (dimnb.access, dimnb.ingest.tagging). A copy of call_users and
 # call_tags on the call row, so that a scoped listing is a filter on one table scan instead of a join.
+# Filled by rewriting the table in call order (an UPDATE of a LIST column would move every row).
 _V3 = """
 ALTER TABLE calls ADD COLUMN participant_logins VARCHAR[] DEFAULT [];  -- sorted logins of call_users
 ALTER TABLE calls ADD COLUMN group_tags VARCHAR[] DEFAULT [];          -- sorted groups of call_tags
-UPDATE calls SET participant_logins = x.logins, group_tags = x.tags
-FROM (
-    SELECT c.call_id,
-           coalesce((SELECT list(DISTINCT u.login ORDER BY u.login) FROM call_users u WHERE u.call_id = c.call_id), [])
-               AS logins,
-           coalesce((SELECT list(DISTINCT t.group_name ORDER BY t.group_name) FROM call_tags t
-                     WHERE t.call_id = c.call_id), []) AS tags
-    FROM calls c
-) x
-WHERE calls.call_id = x.call_id;
+CREATE TEMP TABLE _v3_calls AS
+SELECT c.* REPLACE (
+    coalesce(u.logins, []) AS participant_logins, coalesce(t.tags, []) AS group_tags
+)
+FROM calls c
+LEFT JOIN (SELECT call_id, list(DISTINCT login ORDER BY login) AS logins FROM call_users GROUP BY call_id) u
+    USING (call_id)
+LEFT JOIN (SELECT call_id, list(DISTINCT group_name ORDER BY group_name) AS tags FROM call_tags GROUP BY call_id) t
+    USING (call_id);
+DELETE FROM calls;
+INSERT INTO calls BY NAME SELECT * FROM _v3_calls ORDER BY call_id;
+DROP TABLE _v3_calls;
 """
 
 MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
