@@ -130,19 +130,23 @@ def derive_for_new_calls(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def rederive_all(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the derived tables for every call (after a directory import).
-
-    When any call's arrays change, the calls table is rewritten in call
-    order (an UPDATE of a LIST column would move the changed rows to its end).
-    """
+    """Rebuild the derived tables for every call (after a directory import)."""
     if not con.execute("SELECT count(*) FROM calls").fetchone()[0]:
         return
     con.execute("DELETE FROM call_users")
     con.execute("DELETE FROM call_tags")
     con.execute("UPDATE conference_members SET login = NULL WHERE login IS NOT NULL")
-    ids = "SELECT call_id FROM calls"
-    _derive(con, ids, "calls")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _call_access AS {_ARRAYS.format(ids=ids)}")
+    _derive(con, "SELECT call_id FROM calls", "calls")
+    sync_call_arrays(con)
+
+
+def sync_call_arrays(con: duckdb.DuckDBPyConnection) -> int:
+    """Make every call's ``participant_logins`` / ``group_tags`` match call_users / call_tags; returns how many changed.
+
+    When any changes, the calls table is rewritten in call order (an UPDATE
+    of a LIST column would move the changed rows to its end).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _call_access AS {_ARRAYS.format(ids='SELECT call_id FROM calls')}")
     changed = con.execute(
         """
         SELECT count(*) FROM calls c JOIN _call_access a USING (call_id)
@@ -161,6 +165,7 @@ def rederive_all(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("INSERT INTO calls BY NAME SELECT * FROM _calls_rewritten ORDER BY call_id")
         con.execute("DROP TABLE _calls_rewritten")
     con.execute("DROP TABLE _call_access")
+    return int(changed)
 
 
 def refresh(con: duckdb.DuckDBPyConnection, state: StateStore) -> None:
