@@ -284,9 +284,10 @@ from dimnb.commands.archive import archive  # noqa: E402
 from dimnb.commands.audit import audit  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
 from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
+from dimnb.commands.serve import serve  # noqa: E402
 from dimnb.commands.session import session  # noqa: E402
 
-for _command in (archive, audit, demo, session):
+for _command in (archive, audit, demo, serve, session):
     main.add_command(_command)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)

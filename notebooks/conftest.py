@@ -26,16 +26,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
     if os.environ.get("DIMNB_DATA"):
         return
-    from dimnb.demo.audit_events import seed_demo_audit
     from dimnb.demo.setup import setup_demo
-    from dimnb.store.stores import Stores
 
     root = Path(tempfile.mkdtemp(prefix="dimnb-nbval-"))
     _made.append(root)
     setup_demo(root / "data")
-    stores = Stores.open(str(root / "data"))
-    seed_demo_audit(stores)
-    stores.close()
     os.environ["DIMNB_DATA"] = str(root / "data")
 
 

@@ -92,7 +92,7 @@ def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> bool:
         con.execute(
             """
             UPDATE stg_calls SET call_id = n.call_id FROM (
-                SELECT key AS k, $base + row_number() OVER (ORDER BY start_time, key) AS call_id
+                SELECT key AS k, $base - 1 + row_number() OVER (ORDER BY start_time, key) AS call_id
                 FROM stg_calls WHERE call_id IS NULL
             ) n WHERE stg_calls.key = n.k AND stg_calls.call_id IS NULL
             """,
