@@ -14,7 +14,10 @@ each call-store generation, and two tables are derived from it:
   of every user who took part.
 - ``calls.participant_logins`` / ``calls.group_tags``: the same two facts as
   sorted arrays on the call row, which ``access.scope_sql`` filters on (a
-  scoped listing is then one table scan, no join).
+  scoped listing is then one table scan, no join). They are written with
+  the call (``staging.merge_calls``) or by rewriting the table in call order,
+  never by an UPDATE; code that writes call_users / call_tags itself calls
+  ``sync_call_arrays`` afterwards.
 
 Because the snapshot keeps effective dates, re-deriving after a directory
 change gives old calls their old tags: moving a user to another group changes
