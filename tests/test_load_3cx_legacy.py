@@ -226,3 +226,12 @@ def test_a_load_killed_midway_publishes_nothing(stores: Stores, tmp_path: Path) 
     assert stores.calls.query("SELECT count(*) FROM calls") == [(0,)]
     # and the next load completes normally, removing the orphan
     assert load_3cx(stores, [path]).total("calls_added") == 200_000
+
+
+def test_participants_name_the_user_of_each_extension_at_the_calls_time(stores_with_directory: Stores, tmp_path: Path) -> None:
+    row = legacy_row(0, chain=["+442079460003", "Ext.101", "Ext.102"], reason_changed="ReplacedDst")
+    load_3cx(stores_with_directory, [write_legacy(tmp_path / "cdr.csv", [row])])
+    rows = stores_with_directory.calls.query(
+        "SELECT segment_seq, role, party_type, extension, login FROM participants ORDER BY segment_seq, role")
+    assert rows == [(1, "callee", "extension", "101", "ann"), (1, "caller", "external", None, None),
+                    (2, "callee", "extension", "102", "bob"), (2, "caller", "external", None, None)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -146,7 +146,28 @@ INSERT INTO calls BY NAME SELECT * FROM _v3_calls ORDER BY call_id;
 DROP TABLE _v3_calls;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+# Every party of every call, with the user that extension belonged to at the call's start (a view: the
+# facts live in segments and conference_members; the directory history in dir_extensions).
+_V4 = """
+CREATE VIEW participants AS
+WITH parties AS (
+    SELECT call_id, seq AS segment_seq, 'caller' AS role, from_type AS party_type, from_party AS number,
+           from_ext AS extension, from_name AS display_name
+    FROM segments
+    UNION ALL
+    SELECT call_id, seq, 'callee', to_type, to_party, to_ext, to_name FROM segments
+    UNION ALL
+    SELECT call_id, NULL, 'conference member', party_type, party, extension, display_name FROM conference_members
+)
+SELECT p.*, d.login
+FROM parties p
+JOIN calls c USING (call_id)
+LEFT JOIN dir_extensions d ON d.extension = p.extension
+    AND (d.valid_from IS NULL OR d.valid_from <= c.start_time)
+    AND (d.valid_to IS NULL OR c.start_time < d.valid_to);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
