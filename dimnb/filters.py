@@ -285,7 +285,8 @@ class Filters:
             "with_recordings": self.with_recordings,
         }
         if compact:
-            out = {k: v for k, v in out.items() if v not in (None, [], False) and not (k == "timezone" and v == "UTC")}
+            out = {k: v for k, v in out.items()
+                   if not (v is None or v is False or v == [] or (k == "timezone" and v == "UTC"))}
         return out
 
     def to_json(self) -> str:
