@@ -233,9 +233,10 @@ from dimnb.commands.calls import calls  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
 from dimnb.commands.filters import filters  # noqa: E402
 from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
+from dimnb.commands.serve import serve  # noqa: E402
 from dimnb.commands.session import session  # noqa: E402
 
-for _command in (archive, audit, demo, session):
+for _command in (archive, audit, demo, serve, session):
     main.add_command(_command)
 main.add_command(calls)
 main.add_command(filters)

@@ -113,6 +113,16 @@ def test_a_file_that_yields_nothing_readable_is_reported(stores: Stores, tmp_pat
     summary = load_3cx(stores, [path])
     assert summary.total("calls_added") == 0
     assert summary.total("quarantined") == 2
+    assert not summary.anything_read
+    other = tmp_path / "junk2.csv"
+    other.write_text("more,words\n")
+    cli = subprocess.run([sys.executable, "-m", "dimnb", "load", "3cx", str(other), "--data", str(stores.data.root)],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1 and "1 quarantined" in cli.stdout
+    good = write_legacy(tmp_path / "good.csv", [legacy_row(1)])
+    cli = subprocess.run([sys.executable, "-m", "dimnb", "load", "3cx", str(good), str(path), "--data",
+                          str(stores.data.root)], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
 
 
 def test_loading_the_same_file_twice_adds_nothing(stores: Stores, tmp_path: Path) -> None:

@@ -51,7 +51,9 @@ class LoadSummary:
 
     @property
     def anything_read(self) -> bool:
-        return any(r.status in ("loaded", "skipped") for r in self.results)
+        """Whether any file gave something usable (a call, a duplicate, a recording) or was loaded before."""
+        return any(r.status == "skipped" or (r.status == "loaded" and r.calls_added + r.duplicates + r.recordings_linked)
+                   for r in self.results)
 
     def lines(self) -> list[str]:
         out = [f"note: {n}" for n in self.notes]
@@ -258,8 +260,8 @@ def load_3cx(
         if unit.kind == "3cx-v20-recordings":
             csvread.drop(con, threecx_recordings.stage_v20_links(con, files[0], unit.columns, root, progress=progress))
             return 0
-        raw = threecx_legacy.stage(con, files, unit.columns, skip=unit.skip, queue_extensions=queues)
-        csvread.drop(con, raw)
+        # The staged views read the raw table until the merge: it is dropped with the next unit's staging.
+        threecx_legacy.stage(con, files, unit.columns, skip=unit.skip, queue_extensions=queues)
         if root.is_dir():
             return threecx_recordings.stage_legacy_matches(con, root, progress=progress)
         return 0

@@ -57,8 +57,26 @@ CREATE OR REPLACE TEMP TABLE stg_conf_ids (
 """
 
 
+def drop_staging_views(con: duckdb.DuckDBPyConnection) -> None:
+    for (name,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name IN ('stg_calls', 'stg_segments')"
+    ).fetchall():
+        con.execute(f"DROP VIEW {name}")
+
+
 def create_staging(con: duckdb.DuckDBPyConnection) -> None:
+    drop_staging_views(con)
     con.execute(STAGING_DDL)
+
+
+def materialize(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn staging views (a loader's zero-copy staging) into tables that can be changed."""
+    for (name,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name IN ('stg_calls', 'stg_segments')"
+    ).fetchall():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mat_{name} AS SELECT * FROM {name}")
+        con.execute(f"DROP VIEW {name}")
+        con.execute(f"ALTER TABLE _mat_{name} RENAME TO {name}")
 
 
 def next_load_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -124,13 +142,16 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
     rows_by_file = _per_file(con)
     stats.rows = sum(rows_by_file.values())
     dropped = 0
-    if con.execute("SELECT count(*) FROM calls WHERE system = $system", {"system": system}).fetchone()[0]:
+    stored = con.execute("SELECT count(*) FROM calls WHERE system = $system", {"system": system}).fetchone()[0]
+    repeated = con.execute("SELECT count(*) - count(DISTINCT key) FROM stg_calls").fetchone()[0]
+    if stored or repeated:
+        materialize(con)
+    if stored:
         dropped += con.execute(
             "DELETE FROM stg_calls WHERE key IN (SELECT source_id FROM calls WHERE system = $system)",
             {"system": system},
         ).fetchone()[0]
-    distinct = con.execute("SELECT count(*) - count(DISTINCT key) FROM stg_calls").fetchone()[0]
-    if distinct:
+    if repeated:
         dropped += con.execute(
             """
             DELETE FROM stg_calls WHERE rowid NOT IN (

@@ -166,9 +166,13 @@ def stage(
         "WHERE l.bad_reason IS NOT NULL"
     )
     csvread.fill_raw_lines(con)
+    # Views, not copies: the merge reads them once into the call store (staging.materialize makes
+    # tables of them when duplicates must be removed or recordings change segment times).
+    con.execute("CREATE OR REPLACE TEMP TABLE _legacy_params AS SELECT $base AS base, $queues AS queues",
+                {"base": base, "queues": list(queue_extensions)})
     # The row's position gives its call id (gaps where rows were refused are fine).
     ok = f"""
-        SELECT $base + l.rowid - (SELECT min(first_rowid) FROM {raw.files_table}) AS call_id,
+        SELECT (SELECT base FROM _legacy_params) + l.rowid - (SELECT min(first_rowid) FROM {raw.files_table}) AS call_id,
             l.filename, {raw.line_sql} AS line, l.* EXCLUDE (filename, bad_reason),
             reason_changed = 'ReplacedSrc' AS source_replaced,
             CASE WHEN reason_changed = 'ReplacedSrc' THEN p[2] ELSE p[1] END AS anchor,
@@ -177,11 +181,14 @@ def stage(
         {from_legacy}
         WHERE l.bad_reason IS NULL
     """
+    staging.drop_staging_views(con)
+    con.execute("DROP TABLE stg_segments")
+    con.execute("DROP TABLE stg_calls")
     con.execute(
         f"""
-        INSERT INTO stg_segments BY NAME
-        SELECT call_id, key, seq, NULL AS source_id,
-            CASE WHEN list_contains($queues, other_ext) THEN 'queue' WHEN answered THEN 'talk' ELSE 'ringing' END AS kind,
+        CREATE TEMP VIEW stg_segments AS
+        SELECT key, seq, NULL::VARCHAR AS source_id,
+            CASE WHEN list_contains((SELECT queues FROM _legacy_params), other_ext) THEN 'queue' WHEN answered THEN 'talk' ELSE 'ringing' END AS kind,
             seg_start AS start_time,
             CASE WHEN seq = 1 THEN t_answer WHEN answered THEN seg_start END AS answer_time,
             seg_end AS end_time,
@@ -194,8 +201,9 @@ def stage(
             CASE WHEN source_replaced THEN anchor_type ELSE other_type END AS to_type,
             CASE WHEN source_replaced THEN anchor_ext ELSE other_ext END AS to_ext,
             CASE WHEN seq = n_seg THEN final_dispname WHEN seq = 1 THEN to_dispname END AS to_name,
-            answered AND NOT list_contains($queues, other_ext) AS answered,
-            CASE WHEN seq = 1 THEN NULL ELSE coalesce(reason_changed, 'transfer') END AS reason
+            answered AND NOT list_contains((SELECT queues FROM _legacy_params), other_ext) AS answered,
+            CASE WHEN seq = 1 THEN NULL ELSE coalesce(reason_changed, 'transfer') END AS reason,
+            call_id
         FROM (
             SELECT *,
                 len(others) AS n_seg,
@@ -208,13 +216,12 @@ def stage(
                          unnest(generate_series(1, len(others))) AS seq, unnest(others) AS other
                   FROM ({ok}))
         )
-        """,
-        {"queues": list(queue_extensions), "base": base},
+        """
     )
     con.execute(
         f"""
-        INSERT INTO stg_calls BY NAME
-        SELECT call_id, key, t_start AS start_time, t_answer AS answer_time, t_end AS end_time,
+        CREATE TEMP VIEW stg_calls AS
+        SELECT key, t_start AS start_time, t_answer AS answer_time, t_end AS end_time,
             CASE WHEN {_type('p[1]')} = 'external' THEN 'inbound'
                  WHEN list_bool_or(list_transform(p, lambda x: regexp_matches(x, '^[+0-9*#]+$'))) THEN 'outbound'
                  ELSE 'internal' END AS direction,
@@ -229,10 +236,8 @@ def stage(
                 WHEN queue_missed THEN 'abandoned'
                 ELSE 'missed'
             END AS outcome,
-            filename AS source_file, line AS source_line, len(others)::INTEGER AS segment_count
+            filename AS source_file, line AS source_line, call_id, len(others)::INTEGER AS segment_count
         FROM ({ok})
-        """,
-        {"base": base},
+        """
     )
-    con.execute(f"DROP TABLE {raw.name}")
     return raw

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from dimnb import model
 from dimnb.audiofiles import probe
-from dimnb.ingest import csvread
+from dimnb.ingest import csvread, staging
 
 NAME_RE = re.compile(
     r"^\[(?P<name>.*)\]_(?P<from>[^_\-\[\]]+)-(?P<to>[^_\[\]]+)_(?P<ts>\d{14})(?:\((?P<n>\d+)\))?"
@@ -223,6 +223,7 @@ def _derive_segment_times(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> N
         span[1] = max(span[1], start + row["duration_seconds"])
     if not spans:
         return
+    staging.materialize(con)
     keys = list(spans)
     segs = con.execute(
         """

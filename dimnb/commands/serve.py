@@ -1,0 +1,31 @@
+"""``dimnb serve``: the dashboards for managers, each signed in with their own account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dimnb.datadir import DATA_ENV, resolve_data_dir
+from dimnb.errors import NotInitialized
+
+
+@click.command()
+@click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
+              type=click.Path(file_okay=False), help="Data directory.")
+@click.option("--port", default=8866, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder holding dashboard.ipynb and audit.ipynb (default: the checkout's notebooks/).")
+@click.option("--base-url", default="/", show_default=True, help="URL prefix, e.g. behind a reverse proxy.")
+def serve(data_dir: str, port: int, notebooks_dir: str | None, base_url: str) -> None:
+    """Serve the dashboards on 127.0.0.1 (login required; each user sees only their scope)."""
+    from dimnb.server.app import serve as run
+
+    data = resolve_data_dir(data_dir)
+    if not data.state_db.exists():
+        raise NotInitialized(f"{data.root} is not a dimnb data directory (try `make demo` or `dimnb init`)")
+    if not base_url.startswith("/") or not base_url.endswith("/"):
+        raise click.BadParameter("must start and end with /", param_hint="--base-url")
+    click.echo(f"dimnb dashboards on http://127.0.0.1:{port}{base_url} (data: {data.root}); Ctrl-C stops")
+    run(data_dir=str(data.root), port=port, notebooks_dir=Path(notebooks_dir) if notebooks_dir else None,
+        base_url=base_url)
