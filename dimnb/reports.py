@@ -200,12 +200,10 @@ class Statements:
 
 
 def _where(actor: access.Actor, resolved: Resolved, now: datetime | None) -> tuple[Fragment, Fragment]:
-    view = access.scope_sql(actor, VIEW_CALLS)
     play = access.scope_sql(actor, PLAY_RECORDING)
-    where = view & resolved.condition(now)
-    if resolved.filters.with_recordings:
-        where = where & Fragment("c.recordings_available > 0") & play
-    return where, play
+    if resolved.filters.with_recordings:  # the playback scope is already inside the report scope
+        return play & resolved.condition(now) & Fragment("c.recordings_available > 0"), play
+    return access.scope_sql(actor, VIEW_CALLS) & resolved.condition(now), play
 
 
 def _sort_columns(sort: str, play: Fragment, arrays: bool) -> str:
