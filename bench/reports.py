@@ -130,10 +130,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="50,000 calls")
     parser.add_argument("--calls", type=int, help="override the number of calls")
     parser.add_argument("--rounds", type=int, help="timed runs per filter set (default 15, --quick 7)")
+    parser.add_argument("--data", type=Path, help="measure this (demo company) data directory instead of building one")
     args = parser.parse_args()
-    calls = args.calls or (50_000 if args.quick else 1_000_000)
     rounds = args.rounds or (7 if args.quick else 15)
-    data_dir = build_store(calls)
+    if args.data:
+        data_dir = args.data
+        calls = Stores.open(str(data_dir)).calls.query("SELECT count(*) FROM calls")[0][0]
+    else:
+        calls = args.calls or (50_000 if args.quick else 1_000_000)
+        data_dir = build_store(calls)
     results = bench(data_dir, rounds)
     arrays = reports.has_access_arrays(Stores.open(str(data_dir)).calls)
     print(f"calls in store: {calls:,}; as {LOGIN} (Member Groups); {rounds} timed runs each; "
