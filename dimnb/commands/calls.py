@@ -46,19 +46,24 @@ def filters_from_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_frame(frame: Any, fmt: str, total: int | None) -> None:
+    """The Call List columns; start times with their offset (csv, json) or as local wall-clock time (table)."""
     from dimnb import reports
 
-    frame = frame[reports.COLUMNS]
+    frame = frame[reports.COLUMNS].copy()
+    zone = str(frame["start_time"].dt.tz or "UTC")
+    if fmt in ("json", "csv"):
+        frame["start_time"] = frame["start_time"].map(lambda t: t.isoformat(timespec="seconds"))
     if fmt == "json":
-        click.echo(frame.to_json(orient="records", date_format="iso", indent=1))
+        click.echo(frame.to_json(orient="records", indent=1, force_ascii=False))
     elif fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     else:
         import pandas as pd
 
+        frame["start_time"] = frame["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S")
         with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
             click.echo(frame.to_string(index=False) if len(frame) else "(no calls)")
-        click.echo(f"{len(frame)} of {total if total is not None else len(frame)} calls")
+        click.echo(f"{len(frame)} of {total if total is not None else len(frame)} calls (times in {zone})")
 
 
 @click.command("calls")
