@@ -1,34 +1,46 @@
 """THE access rule. Every call list, every session and every byte of audio is decided here.
 
-Semantics (README "Who sees and hears what"):
+Semantics (docs/access.md, "Who sees and hears what"):
 
 - A user *took part in* a call when an extension that was theirs at the call's
-  start was a party to any of its segments, or when they were a member of a
-  conference linked to the call (``call_users``, derived at load time from the
-  directory history).
+  start was a party to any of its segments, or a member of a conference linked
+  to the call (``call_users``, derived at load time from the directory
+  history by dimnb.ingest.tagging, and copied onto the call row as
+  ``calls.participant_logins``).
+- Calls are tagged with the primary group, at the call's start, of everyone
+  who took part (``call_tags`` / ``calls.group_tags``).
+- A scope admits: Own Calls, the calls the user took part in; Primary Group,
+  those plus calls tagged with the user's *current* primary group; Member
+  Groups, those plus calls tagged with any group the user *currently* belongs
+  to; All Calls, every call; no grant, nothing.
 - The **report scope** decides which calls a user may list and open; the
-  **playback grant** which of those they may play. A recording is playable
+  **playback grant** which recordings they may play. A recording is playable
   only when its call is inside *both* (nobody hears a call they cannot see)
-  and it is ``available`` (3CX recordings only after the archive job).
-- Own Calls: calls the user took part in. Primary Group: those plus calls
-  tagged with the user's *current* primary group. Member Groups: those plus
-  calls tagged with any group the user *currently* belongs to. All Calls:
-  every call. No grant: nothing is playable.
+  and it is ``available`` (3CX recordings only after the archive job). Taking
+  part in any part of a call or conference opens all of its recordings.
+- A recording still waiting for the archive job is never playable; only a
+  user who could play it once archived may be told it is coming
+  (``could_play_once_archived``).
 - Grants, memberships and the user record are read from the state store on
   every decision (``load_actor``), never cached in a cookie, widget or kernel.
 - What a user may not see behaves exactly like what does not exist.
 
-``scope_sql`` gives the condition every listing query embeds; ``can_play``
-and ``why`` answer for one recording or call. All three are built from the
-same fragments, and tests/test_access_model.py checks them against a
-plain-Python reference model on random worlds.
+``scope_sql`` gives the condition every listing query embeds;
+``recording_condition``, ``can_play``, ``could_play_once_archived`` and ``why``
+evaluate that same condition on one recording or call (``why`` then explains
+it). tests/access_reference.py is a plain-Python model of these rules, and
+tests/test_access_model.py checks all of them against it on random worlds.
 """
 
 from __future__ import annotations
 
+import numbers
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import duckdb
 
 from dimnb import model
 from dimnb.actions import PLAY_RECORDING, VIEW_AS, VIEW_AUDIT, VIEW_CALLS, Action
@@ -89,54 +101,83 @@ def load_actor(state: StateStore, login: str, *, at: datetime | None = None) -> 
     )
 
 
-def _scope_of(actor: Actor, action: Action) -> str:
-    if action is VIEW_CALLS:
-        return actor.report_scope
-    if action is PLAY_RECORDING:
-        return actor.playback
-    raise ValueError(f"{action.name} is not decided by a call scope")
+_WIDTH = (model.NONE, model.OWN, model.PRIMARY_GROUP, model.MEMBER_GROUPS, model.ALL)
+_ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _actor_params(actor: Actor) -> dict[str, Any]:
-    return {"actor_login": actor.login, "actor_primary": actor.primary_group, "actor_groups": list(actor.groups)}
+def _alias(name: str) -> str:
+    """A table alias. ``c.call_id`` (the old call-id-column form) means the calls table aliased ``c``."""
+    if name.endswith(".call_id"):
+        name = name.removesuffix(".call_id")
+    if not _ALIAS_RE.match(name):
+        raise ValueError(f"not a plain table alias: {name!r}")
+    return name
 
 
-def _scope_fragment(actor: Actor, scope: str, column: str) -> Fragment:
+def _scope_fragment(actor: Actor, scope: str, calls: str) -> Fragment:
+    """The calls (table alias ``calls``) that one scope admits, for this actor, right now.
+
+    Filters on the per-call arrays ``participant_logins`` and ``group_tags``
+    (copies of call_users and call_tags): a plain filter on the calls scan.
+    One ``list_contains`` per group, because it is twice as fast as
+    ``list_has_any`` with a list parameter.
+    """
     if scope == model.NONE:
         return FALSE
     if scope == model.ALL:
         return TRUE
-    params = _actor_params(actor)
-    own = f"{column} IN (SELECT call_id FROM call_users WHERE login = $actor_login)"
-    if scope == model.OWN:
-        return Fragment(own, params)
-    if scope == model.PRIMARY_GROUP:
-        return Fragment(
-            f"{own} OR {column} IN (SELECT call_id FROM call_tags WHERE group_name = $actor_primary)", params
-        )
+    if scope not in _WIDTH:
+        raise ValueError(f"unknown scope {scope!r}")
+    terms = [f"list_contains({calls}.participant_logins, $actor_login)"]
+    params: dict[str, Any] = {"actor_login": actor.login}
+    if scope == model.PRIMARY_GROUP and actor.primary_group is not None:
+        terms.append(f"list_contains({calls}.group_tags, $actor_primary)")
+        params["actor_primary"] = actor.primary_group
     if scope == model.MEMBER_GROUPS:
-        return Fragment(
-            f"{own} OR {column} IN (SELECT call_id FROM call_tags WHERE list_contains($actor_groups, group_name))",
-            params,
-        )
-    raise ValueError(f"unknown scope {scope!r}")
+        for i, group in enumerate(actor.groups):
+            terms.append(f"list_contains({calls}.group_tags, $actor_group_{i})")
+            params[f"actor_group_{i}"] = group
+    return Fragment("(" + " OR ".join(terms) + ")", params)
 
 
-def scope_sql(actor: Actor, action: Action = VIEW_CALLS, column: str = "c.call_id") -> Fragment:
-    """The condition on ``column`` (a call id) that every query for ``action`` must embed.
+def _nested(actor: Actor) -> bool:
+    """Own ⊆ Primary Group ⊆ Member Groups ⊆ All Calls, because the primary group is one of the user's groups."""
+    return actor.primary_group is None or actor.primary_group in actor.groups
 
-    ``VIEW_CALLS``: the report scope. ``PLAY_RECORDING``: the playback grant
-    *and* the report scope (the recording's state is checked separately).
+
+def scope_sql(actor: Actor, action: Action = VIEW_CALLS, calls: str = "c") -> Fragment:
+    """The condition on the calls table (alias ``calls``) that every query for ``action`` must embed.
+
+    The condition reads the call row (``calls.participant_logins``,
+    ``calls.group_tags``), so a query on other tables joins ``calls``.
+
+    ``VIEW_CALLS``: the report scope. ``PLAY_RECORDING``: the report scope
+    *and* the playback grant (the recording's state is checked by
+    ``recording_condition``). The scopes are nested, so the intersection is
+    the narrower of the two.
     """
-    view = _scope_fragment(actor, actor.report_scope, column)
+    calls = _alias(calls)
     if action is VIEW_CALLS:
-        return view
-    if action is PLAY_RECORDING:
-        play = _scope_fragment(actor, actor.playback, column)
-        if play is FALSE or view is FALSE:
-            return FALSE
-        return view & play
-    raise ValueError(f"{action.name} is not decided by a call scope")
+        return _scope_fragment(actor, actor.report_scope, calls)
+    if action is not PLAY_RECORDING:
+        raise ValueError(f"{action.name} is not decided by a call scope")
+    view, play = actor.report_scope, actor.playback
+    if play == model.NONE:
+        return FALSE
+    if view == play or _nested(actor):
+        return _scope_fragment(actor, min(view, play, key=_WIDTH.index), calls)
+    return _scope_fragment(actor, view, calls) & _scope_fragment(actor, play, calls)
+
+
+def recording_condition(actor: Actor, *, recordings: str = "r", calls: str = "c", pending: bool = False) -> Fragment:
+    """The recordings (alias ``recordings``, joined to their call ``calls``) the actor may play.
+
+    With ``pending``, also those still waiting for the archive job that the
+    actor could play once archived (for "available after the next archive
+    run"). A missing recording is never included.
+    """
+    states = "('available', 'pending_archive')" if pending else "('available')"
+    return Fragment(f"{_alias(recordings)}.state IN {states}") & scope_sql(actor, PLAY_RECORDING, calls)
 
 
 def allowed(actor: Actor, action: Action) -> bool:
@@ -154,7 +195,7 @@ def allowed(actor: Actor, action: Action) -> bool:
 class Reason:
     """Why an action on a call is allowed: the rule, and a sentence for people."""
 
-    rule: str  # all / own / conference / primary_group / member_group
+    rule: str  # own / conference / primary_group / member_group / all
     detail: str | None = None
 
     def __str__(self) -> str:
@@ -174,64 +215,109 @@ class Reason:
         return {"rule": self.rule, "detail": self.detail, "text": str(self)}
 
 
-def _rule(calls: CallStore, actor: Actor, scope: str, call_id: int) -> Reason | None:
-    """The most specific rule of ``scope`` that admits the call, or None."""
-    if scope == model.NONE:
+def _as_id(value: object) -> int | None:
+    """An id from untrusted input (a widget, a URL): a whole number in BIGINT range, else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         return None
-    cur = calls.cursor()
-    exists = cur.execute("SELECT count(*) FROM calls WHERE call_id = $id", {"id": call_id}).fetchone()[0]
-    if not exists:
-        return None
-    part = cur.execute(
-        "SELECT via FROM call_users WHERE call_id = $id AND login = $login ORDER BY via DESC LIMIT 1",
-        {"id": call_id, "login": actor.login},
+    number = int(value)
+    return number if -(2**63) <= number < 2**63 else None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    in_view: bool
+    in_play: bool
+    via: str | None  # 'segment' / 'conference' / None: how the actor took part (call_users)
+    tags: tuple[str, ...]
+
+
+def _facts(cur: duckdb.DuckDBPyConnection, actor: Actor, call_id: int) -> _Facts | None:
+    """The scope conditions evaluated on the call's row, and how the actor took part in it."""
+    view, play = scope_sql(actor, VIEW_CALLS), scope_sql(actor, PLAY_RECORDING)
+    row = cur.execute(
+        f"""
+        SELECT ({view.sql}) AS in_view, ({play.sql}) AS in_play,
+               (SELECT max(u.via) FROM call_users u WHERE u.call_id = $why_call_id AND u.login = $why_login) AS via,
+               c.group_tags
+        FROM calls c WHERE c.call_id = $why_call_id
+        """,
+        {**view.params, **play.params, "why_login": actor.login, "why_call_id": call_id},
     ).fetchone()
-    if part is not None:
-        if part[0] == "segment":
-            ext = cur.execute(
-                """
-                SELECT min(x) FROM (
-                    SELECT s.from_ext AS x FROM segments s WHERE s.call_id = $id
-                    UNION ALL SELECT s.to_ext FROM segments s WHERE s.call_id = $id
-                ) p JOIN calls c ON c.call_id = $id
-                JOIN dir_extensions d ON d.extension = p.x AND d.login = $login
-                    AND (d.valid_from IS NULL OR d.valid_from <= c.start_time)
-                    AND (d.valid_to IS NULL OR c.start_time < d.valid_to)
-                """,
-                {"id": call_id, "login": actor.login},
-            ).fetchone()[0]
-            return Reason("own", f"extension {ext}" if ext else None)
-        room = cur.execute(
-            "SELECT min(cf.room) FROM conference_members m JOIN conferences cf USING (conference_id) "
-            "WHERE m.call_id = $id AND m.login = $login",
-            {"id": call_id, "login": actor.login},
-        ).fetchone()[0]
-        return Reason("conference", f"room {room}" if room else None)
-    if scope == model.OWN:
+    if row is None:
         return None
-    tags = [r[0] for r in cur.execute(
-        "SELECT group_name FROM call_tags WHERE call_id = $id ORDER BY group_name", {"id": call_id}
-    ).fetchall()]
+    return _Facts(bool(row[0]), bool(row[1]), row[2], tuple(row[3] or ()))
+
+
+def _took_part(cur: duckdb.DuckDBPyConnection, actor: Actor, call_id: int, via: str) -> Reason:
+    """Own Calls, with the extension (or conference room) that made the actor a participant."""
+    params = {"id": call_id, "login": actor.login}
+    if via == "segment":
+        ext = cur.execute(
+            """
+            SELECT min(p.x) FROM (
+                SELECT s.from_ext AS x FROM segments s WHERE s.call_id = $id AND s.kind IS DISTINCT FROM 'conference'
+                UNION ALL
+                SELECT s.to_ext FROM segments s WHERE s.call_id = $id AND s.kind IS DISTINCT FROM 'conference'
+            ) p
+            JOIN calls c ON c.call_id = $id
+            JOIN dir_extensions d ON d.extension = p.x AND d.login = $login
+                AND (d.valid_from IS NULL OR d.valid_from <= c.start_time)
+                AND (d.valid_to IS NULL OR c.start_time < d.valid_to)
+            """,
+            params,
+        ).fetchone()[0]
+        return Reason("own", f"extension {ext}" if ext else None)
+    room = cur.execute(
+        "SELECT min(cf.room) FROM conference_members m JOIN conferences cf ON cf.conference_id = m.conference_id "
+        "WHERE m.call_id = $id AND m.login = $login",
+        params,
+    ).fetchone()[0]
+    return Reason("conference", f"room {room}" if room else None)
+
+
+def _explain(actor: Actor, scope: str, facts: _Facts) -> Reason | None:
+    """The scope's group rule, or All Calls, for a call the actor did not take part in."""
     if scope == model.ALL:
         return Reason("all")
-    if scope == model.PRIMARY_GROUP:
-        return Reason("primary_group", actor.primary_group) if actor.primary_group in tags else None
+    if scope == model.PRIMARY_GROUP and actor.primary_group in facts.tags:
+        return Reason("primary_group", actor.primary_group)
     if scope == model.MEMBER_GROUPS:
-        if actor.primary_group in tags:
+        if actor.primary_group in facts.tags:
             return Reason("member_group", actor.primary_group)
-        shared = [t for t in tags if t in actor.groups]
-        return Reason("member_group", shared[0]) if shared else None
-    raise ValueError(f"unknown scope {scope!r}")
+        shared = sorted(set(facts.tags) & set(actor.groups))
+        if shared:
+            return Reason("member_group", shared[0])
+    return None
+
+
+def _why(cur: duckdb.DuckDBPyConnection, actor: Actor, call_id: int, action: Action) -> Reason | None:
+    if action is VIEW_CALLS:
+        scope = actor.report_scope
+    elif action is PLAY_RECORDING:
+        scope = actor.playback
+    else:
+        raise ValueError(f"{action.name} is not decided by a call scope")
+    facts = _facts(cur, actor, call_id)
+    if facts is None or not (facts.in_view if action is VIEW_CALLS else facts.in_play):
+        return None
+    if facts.via is not None:  # taking part comes first: the most specific reason
+        return _took_part(cur, actor, call_id, facts.via)
+    return _explain(actor, scope, facts)
 
 
 def why(calls: CallStore, actor: Actor, call_id: int, action: Action = PLAY_RECORDING) -> Reason | None:
-    """The rule that allows ``action`` on the call, or None (not permitted *or* no such call: never told apart)."""
-    view = _rule(calls, actor, actor.report_scope, call_id)
-    if action is VIEW_CALLS or view is None:
-        return view
-    if action is PLAY_RECORDING:
-        return _rule(calls, actor, actor.playback, call_id)
-    raise ValueError(f"{action.name} is not decided by a call scope")
+    """The rule that allows ``action`` on the call, or None (not permitted *or* no such call: never told apart).
+
+    Whether the call is allowed at all is ``scope_sql`` evaluated on its row
+    (the very condition the listings embed); the reason only explains it: the
+    call's participants first (own extension, then conference), then the
+    scope's group rule, then All Calls. ``PLAY_RECORDING`` is explained by the
+    playback grant.
+    """
+    call = _as_id(call_id)
+    if call is None:
+        return None
+    return _why(calls.cursor(), actor, call, action)
 
 
 @dataclass(frozen=True)
@@ -247,24 +333,29 @@ class PlayDecision:
     reason: Reason
 
 
-def can_play(calls: CallStore, actor: Actor, recording_id: int) -> PlayDecision | None:
-    """The playable recording with the rule that allows it, or None (not permitted, pending, missing or absent)."""
-    if not isinstance(recording_id, int) or isinstance(recording_id, bool):
-        return None
-    scope = scope_sql(actor, PLAY_RECORDING, "r.call_id")
-    row = calls.cursor().execute(
+def _recording_row(cur: duckdb.DuckDBPyConnection, actor: Actor, recording_id: int, condition: Fragment) -> tuple | None:
+    return cur.execute(
         f"""
         SELECT r.recording_id, r.call_id, r.archive_path, r.source_path, r.file_name, r.format, r.size_bytes,
-               r.checksum, r.system
-        FROM recordings r
-        WHERE r.recording_id = $recording_id AND r.state = 'available' AND ({scope.sql})
+               r.checksum, r.state
+        FROM recordings r JOIN calls c ON c.call_id = r.call_id
+        WHERE r.recording_id = $recording_id AND {condition.sql}
         """,
-        {**scope.params, "recording_id": recording_id},
+        {**condition.params, "recording_id": recording_id},
     ).fetchone()
+
+
+def can_play(calls: CallStore, actor: Actor, recording_id: int) -> PlayDecision | None:
+    """The playable recording with the rule that allows it, or None (not permitted, pending, missing or absent)."""
+    rec = _as_id(recording_id)
+    if rec is None:
+        return None
+    cur = calls.cursor()
+    row = _recording_row(cur, actor, rec, recording_condition(actor))
     if row is None:
         return None
-    reason = why(calls, actor, int(row[1]), PLAY_RECORDING)
-    if reason is None:  # the two checks read one generation; a None here means a directory race
+    reason = _why(cur, actor, int(row[1]), PLAY_RECORDING)
+    if reason is None:  # cannot happen: the same condition on the same generation admitted the call
         return None
     archived = row[2] is not None
     return PlayDecision(
@@ -272,3 +363,16 @@ def can_play(calls: CallStore, actor: Actor, recording_id: int) -> PlayDecision 
         path=row[2] if archived else row[3], file_name=row[4], format=row[5],
         size_bytes=row[6], checksum=row[7], reason=reason,
     )
+
+
+def could_play_once_archived(calls: CallStore, actor: Actor, recording_id: int) -> bool:
+    """True for a recording waiting for the archive job that the actor could play once it is archived.
+
+    Only then may a session say "available after the next archive run"; for
+    anyone else a pending recording is as absent as one that does not exist.
+    """
+    rec = _as_id(recording_id)
+    if rec is None:
+        return False
+    condition = Fragment("r.state = 'pending_archive'") & scope_sql(actor, PLAY_RECORDING)
+    return _recording_row(calls.cursor(), actor, rec, condition) is not None

@@ -1,8 +1,8 @@
 """The one home for building SQL: identifiers are quoted here, values always travel as parameters.
 
 Builders return ``(sql, params)`` pairs using DuckDB's ``$name`` placeholders.
-Reserved parameter names: ``actor_login``, ``actor_primary``, ``actor_groups``
-(set by dimnb.access); every other builder prefixes its own names.
+Reserved parameter names: those starting with ``actor_`` and ``why_`` (set by
+dimnb.access); every other builder prefixes its own names.
 """
 
 from __future__ import annotations

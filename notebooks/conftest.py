@@ -24,6 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False)):
         return
     os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
+    # The dashboard notebook gets its user from the server; under nbval it runs as the demo's manager.
+    os.environ.setdefault("DIMNB_USER", "maria")
     if os.environ.get("DIMNB_DATA"):
         return
     from dimnb.demo.setup import setup_demo

@@ -15,6 +15,7 @@ import pytest
 
 from dimnb import audit
 from dimnb.errors import InvalidInput, NotFound
+from dimnb.ingest import tagging
 from dimnb.store.statestore import MIGRATIONS, StateStore
 from dimnb.store.stores import Stores
 
@@ -41,6 +42,7 @@ def world(stores_with_directory: Stores, tmp_path: Path) -> Stores:
             )
             con.execute("INSERT INTO call_users VALUES ($id, $login, 'segment')", {"id": call_id, "login": login})
             con.execute("INSERT INTO call_tags VALUES ($id, $group)", {"id": call_id, "group": group})
+        tagging.sync_call_arrays(con)  # the access rule reads the per-call copy of call_users / call_tags
         for recording_id, call_id, state in RECORDINGS:
             con.execute(
                 "INSERT INTO recordings (recording_id, call_id, segment_seq, system, source_path, archive_path, "

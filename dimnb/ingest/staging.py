@@ -186,22 +186,6 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         )
     con.execute(
         f"""
-        INSERT INTO calls BY NAME
-        SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
-               direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
-               epoch(coalesce(answer_time, end_time) - start_time) AS ring_seconds,
-               CASE WHEN answer_time IS NULL THEN 0 ELSE epoch(end_time - answer_time) END AS talk_seconds,
-               epoch(end_time - start_time) AS duration_seconds,
-               outcome, segment_count,
-               0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
-               $load_id AS load_id, source_file, source_line
-        FROM stg_calls
-        {"" if in_call_order else "ORDER BY call_id"}
-        """,
-        {"system": system, "load_id": load_id},
-    )
-    con.execute(
-        f"""
         CREATE OR REPLACE TEMP TABLE stg_conf_ids AS
         SELECT conf_key, call_id, room, start_time, end_time,
                (SELECT coalesce(max(conference_id), 0) FROM conferences)
@@ -221,7 +205,24 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         ORDER BY i.call_id, i.conference_id
         """
     )
+    # The access facts first: the calls are inserted once, with their per-call arrays, in call order.
     tagging.derive_for_new_calls(con)
+    con.execute(
+        """
+        INSERT INTO calls BY NAME
+        SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
+               direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
+               epoch(coalesce(answer_time, end_time) - start_time) AS ring_seconds,
+               CASE WHEN answer_time IS NULL THEN 0 ELSE epoch(end_time - answer_time) END AS talk_seconds,
+               epoch(end_time - start_time) AS duration_seconds,
+               outcome, segment_count,
+               0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
+               $load_id AS load_id, source_file, source_line, a.participant_logins, a.group_tags
+        FROM stg_calls LEFT JOIN stg_call_access a USING (call_id)
+        ORDER BY call_id
+        """,
+        {"system": system, "load_id": load_id},
+    )
     return stats
 
 

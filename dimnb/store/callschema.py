@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -107,7 +107,8 @@ CREATE TABLE recordings (
     state_changed_at TIMESTAMPTZ
 );
 
--- Derived from participants + the directory history; rebuilt by tagging.derive_access_tables.
+-- Derived from participants + the directory history by dimnb.ingest.tagging (also copied into
+-- calls.participant_logins / calls.group_tags, schema v2).
 CREATE TABLE call_users (call_id BIGINT NOT NULL, login VARCHAR NOT NULL, via VARCHAR NOT NULL);
 CREATE TABLE call_tags (call_id BIGINT NOT NULL, group_name VARCHAR NOT NULL);
 
@@ -125,7 +126,27 @@ _V2 = """
 ALTER TABLE recordings ADD COLUMN source_relpath VARCHAR;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# v3: the access rule's per-call arrays (dimnb.access, dimnb.ingest.tagging). A copy of call_users and
+# call_tags on the call row, so that a scoped listing is a filter on one table scan instead of a join.
+# Filled by rewriting the table in call order (an UPDATE of a LIST column would move every row).
+_V3 = """
+ALTER TABLE calls ADD COLUMN participant_logins VARCHAR[] DEFAULT [];  -- sorted logins of call_users
+ALTER TABLE calls ADD COLUMN group_tags VARCHAR[] DEFAULT [];          -- sorted groups of call_tags
+CREATE TEMP TABLE _v3_calls AS
+SELECT c.* REPLACE (
+    coalesce(u.logins, []) AS participant_logins, coalesce(t.tags, []) AS group_tags
+)
+FROM calls c
+LEFT JOIN (SELECT call_id, list(DISTINCT login ORDER BY login) AS logins FROM call_users GROUP BY call_id) u
+    USING (call_id)
+LEFT JOIN (SELECT call_id, list(DISTINCT group_name ORDER BY group_name) AS tags FROM call_tags GROUP BY call_id) t
+    USING (call_id);
+DELETE FROM calls;
+INSERT INTO calls BY NAME SELECT * FROM _v3_calls ORDER BY call_id;
+DROP TABLE _v3_calls;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
