@@ -358,14 +358,13 @@ class Filters:
 
     # ------------------------------------------------------------------ SQL
 
-    def condition(self, party: Party | None = None, *, now: datetime | None = None, arrays: bool = False) -> Fragment:
+    def condition(self, party: Party | None = None, *, now: datetime | None = None) -> Fragment:
         """The filter part of the WHERE clause on calls ``c`` (reports adds the access rule).
 
         ``party`` is what ``self.party`` means (``reports.resolve`` asks the
-        directory); without it the text is matched every way at once.
-        ``arrays``: the calls table carries ``participant_logins`` and
-        ``group_tags`` (call-store schema v3), which are cheaper to test than
-        the ``call_users`` / ``call_tags`` tables they copy.
+        directory); without it the text is matched every way at once. Groups
+        and users are tested on the call row's ``group_tags`` /
+        ``participant_logins`` arrays (copies of ``call_tags`` / ``call_users``).
         """
         parts: list[str] = []
         params: dict[str, Any] = {}
@@ -387,11 +386,10 @@ class Filters:
             parts.append("c.duration_seconds <= $f_max_duration")
             params["f_max_duration"] = self.max_duration
         if self.group:
-            parts.append("list_contains(c.group_tags, $f_group)" if arrays
-                         else "c.call_id IN (SELECT call_id FROM call_tags WHERE group_name = $f_group)")
+            parts.append("list_contains(c.group_tags, $f_group)")
             params["f_group"] = self.group
         if self.party:
-            fragment = party_condition(party or Party("text", self.party), exhaustive=party is None, arrays=arrays)
+            fragment = party_condition(party or Party("text", self.party), exhaustive=party is None)
             parts.append(fragment.sql)
             params.update(fragment.params)
         return Fragment(" AND ".join(parts), params) if parts else TRUE
@@ -405,7 +403,7 @@ def _one_of(column: str, name: str, values: tuple[str, ...], params: dict[str, A
     return f"list_contains(${name}, {column})"
 
 
-def party_condition(party: Party, *, exhaustive: bool = False, arrays: bool = False) -> Fragment:
+def party_condition(party: Party, *, exhaustive: bool = False) -> Fragment:
     """Calls ``c`` with that party.
 
     - user: calls the user took part in (any segment or conference, as the
@@ -420,8 +418,7 @@ def party_condition(party: Party, *, exhaustive: bool = False, arrays: bool = Fa
     ``exhaustive`` (the directory was not asked): a text also matches as a
     login and as an extension.
     """
-    user_sql = ("list_contains(c.participant_logins, $f_party_login)" if arrays
-                else "c.call_id IN (SELECT call_id FROM call_users WHERE login = $f_party_login)")
+    user_sql = "list_contains(c.participant_logins, $f_party_login)"
     ext_sql = ("(c.from_ext = $f_party_ext OR c.to_ext = $f_party_ext OR c.final_ext = $f_party_ext"
                " OR c.call_id IN (SELECT s.call_id FROM segments s WHERE s.from_ext = $f_party_ext"
                " OR s.to_ext = $f_party_ext))")

@@ -14,7 +14,6 @@ store, refuses a group that is gone or a user who left, naming the field.
 from __future__ import annotations
 
 import csv
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +54,7 @@ COLUMN_LABELS = {
     "recording": "Recording",
     "call_id": "Call",
 }
+GROUPS_SQL = "coalesce(array_to_string(c.group_tags, ', '), '')"  # the call's group tags, sorted
 PLAYABLE = "playable"
 PENDING = "pending archive"
 
@@ -65,10 +65,9 @@ class Resolved:
 
     filters: Filters
     party: Party | None = None
-    arrays: bool = False  # the call store has per-call login/group arrays (faster user and group filters)
 
     def condition(self, now: datetime | None = None) -> Fragment:
-        return self.filters.condition(self.party, now=now, arrays=self.arrays)
+        return self.filters.condition(self.party, now=now)
 
 
 @dataclass(frozen=True)
@@ -162,25 +161,7 @@ def resolve(calls: CallStore, filters: Filters, *, state: StateStore | None = No
     if state is not None:
         filters = check_directory(state, filters)
     party = _party(calls, state, filters.party) if filters.party else None
-    return Resolved(filters, party, arrays=has_access_arrays(calls))
-
-
-_arrays_lock = threading.Lock()
-_arrays_by_generation: dict[str, bool] = {}
-
-
-def has_access_arrays(calls: CallStore) -> bool:
-    """Whether this generation's calls carry ``participant_logins`` / ``group_tags`` (call-store schema v3+)."""
-    name = f"{calls.directory}/{calls.current_name()}"
-    with _arrays_lock:
-        if name in _arrays_by_generation:
-            return _arrays_by_generation[name]
-    columns = {r[0] for r in calls.cursor().execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'calls' AND schema_name = 'main'").fetchall()}
-    found = {"participant_logins", "group_tags"} <= columns
-    with _arrays_lock:
-        _arrays_by_generation[name] = found
-    return found
+    return Resolved(filters, party)
 
 
 def _resolved(calls: CallStore, filters: Filters | Resolved, state: StateStore | None) -> Resolved:
@@ -206,13 +187,10 @@ def _where(actor: access.Actor, resolved: Resolved, now: datetime | None) -> tup
     return access.scope_sql(actor, VIEW_CALLS) & resolved.condition(now), play
 
 
-def _sort_columns(sort: str, play: Fragment, arrays: bool) -> str:
+def _sort_columns(sort: str, play: Fragment) -> str:
     """Extra columns the page's inner query computes (only for the sorts that need them)."""
     if sort == "groups":
-        if arrays:
-            return ", array_to_string(c.group_tags, ', ') AS sort_groups"
-        return (", coalesce((SELECT string_agg(t.group_name, ', ' ORDER BY t.group_name) FROM call_tags t"
-                " WHERE t.call_id = c.call_id), '') AS sort_groups")
+        return f", {GROUPS_SQL} AS sort_groups"
     if sort == "recording":
         return (f", CASE WHEN NOT ({play.sql}) THEN 0 WHEN c.recordings_available > 0 THEN 2"
                 " WHEN c.recordings_pending > 0 THEN 1 ELSE 0 END AS sort_recording")
@@ -227,18 +205,11 @@ def _order(sort: Any, descending: bool) -> str:
     return f"{SORTABLE[sort]} {direction} NULLS LAST{tiebreak}"
 
 
-def _groups_column(arrays: bool) -> str:
-    if arrays:
-        return "array_to_string(c.group_tags, ', ')"
-    return ("coalesce((SELECT string_agg(t.group_name, ', ' ORDER BY t.group_name) FROM call_tags t"
-            " WHERE t.call_id = c.call_id), '')")
-
-
-def _select(play: Fragment, arrays: bool) -> str:
+def _select(play: Fragment) -> str:
     return f"""
         SELECT c.start_time, c.direction, c.from_party, c.to_party, c.final_party,
                c.ring_seconds, c.talk_seconds, c.duration_seconds, c.outcome,
-               {_groups_column(arrays)} AS groups,
+               {GROUPS_SQL} AS groups,
                c.segment_count,
                CASE WHEN NOT ({play.sql}) THEN ''
                     WHEN c.recordings_available > 0 THEN '{PLAYABLE}'
@@ -256,10 +227,10 @@ def statements(actor: access.Actor, resolved: Resolved, *, sort: str = "start_ti
                               "p_offset": (page - 1) * page_size}
     page_sql = f"""
         WITH page AS (
-            SELECT c.*{_sort_columns(sort, play, resolved.arrays)} FROM calls c WHERE {where.sql}
+            SELECT c.*{_sort_columns(sort, play)} FROM calls c WHERE {where.sql}
             ORDER BY {order} LIMIT $p_limit OFFSET $p_offset
         )
-        {_select(play, resolved.arrays)}
+        {_select(play)}
         FROM page c
         ORDER BY {order}
         """
@@ -335,10 +306,10 @@ def iter_batches(calls: CallStore, actor: access.Actor, filters: Filters | Resol
         limit_sql, params["p_limit"] = "LIMIT $p_limit", limit
     sql = f"""
         WITH rows AS (
-            SELECT c.*{_sort_columns(sort, play, resolved.arrays)} FROM calls c WHERE {where.sql}
+            SELECT c.*{_sort_columns(sort, play)} FROM calls c WHERE {where.sql}
             ORDER BY {order} {limit_sql}
         )
-        {_select(play, resolved.arrays)}
+        {_select(play)}
         FROM rows c
         ORDER BY {order}
     """
@@ -398,7 +369,5 @@ def visible_groups(calls: CallStore, state: StateStore, actor: access.Actor) -> 
         return active
     view = access.scope_sql(actor, VIEW_CALLS)
     tagged = {r[0] for r in calls.cursor().execute(
-        f"SELECT DISTINCT t.group_name FROM call_tags t JOIN calls c ON c.call_id = t.call_id WHERE {view.sql}",
-        view.params,
-    ).fetchall()}
+        f"SELECT DISTINCT unnest(c.group_tags) FROM calls c WHERE {view.sql}", view.params).fetchall()}
     return [g for g in active if g in tagged or g in actor.groups]

@@ -187,6 +187,5 @@ def test_party_kinds() -> None:
     assert party_condition(Party("text", "020 7946 0589")).params == {"f_party_text": "2079460589"}
     assert party_condition(Party("text", "0044 20 7946")).params == {"f_party_text": "44207946"}
     assert party_condition(Party("text", "Laura")).params == {"f_party_text": "laura"}
-    assert "call_users" in party_condition(Party("user", "olivia")).sql
-    assert "participant_logins" in party_condition(Party("user", "olivia"), arrays=True).sql
+    assert "participant_logins" in party_condition(Party("user", "olivia")).sql
     assert "segments" in party_condition(Party("extension", "101")).sql
