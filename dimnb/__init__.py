@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Filters", "Workbench", "__version__", "open"]
+# ``open`` is left out of ``__all__`` on purpose: ``from dimnb import *`` must not shadow the builtin.
+__all__ = ["Filters", "Workbench", "__version__"]
 
 if TYPE_CHECKING:
     from dimnb.filters import Filters
