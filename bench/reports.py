@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from dimnb import access, clock, reports  # noqa: E402
+from dimnb import access, reports  # noqa: E402
 from dimnb.filters import Filters  # noqa: E402
 from dimnb.store.stores import Stores  # noqa: E402
 

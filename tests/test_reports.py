@@ -22,7 +22,7 @@ from demo_fixtures import demo_built, demo_pending, demo_playable  # noqa: F401 
 from dimnb import access, reports
 from dimnb.actions import PLAY_RECORDING, VIEW_CALLS
 from dimnb.errors import InvalidInput, UnknownUser
-from dimnb.filters import SORTABLE, Filters
+from dimnb.filters import SORTABLE
 from dimnb.store.stores import Stores
 from dimnb.workbench import Workbench, open_workbench
 
