@@ -212,59 +212,6 @@ def quarantine(data_dir: str, limit: int) -> None:
 # ------------------------------------------------------------------------------------------ calls
 
 
-def _filters_from_options(options: dict[str, Any]) -> dict[str, Any]:
-    keys = ("start", "end", "timezone", "direction", "party", "group", "outcome", "min_duration", "max_duration",
-            "with_recordings")
-    return {k: options[k] for k in keys if options.get(k) not in (None, (), False, "")}
-
-
-@main.command()
-@data_option
-@click.option("--as", "login", required=True, help="Whose scope to apply (login).")
-@click.option("--start", help="From this date or date-time (inclusive).")
-@click.option("--end", help="Until this date (inclusive) or date-time (exclusive).")
-@click.option("--timezone", help="Time zone for --start/--end and the output (default: the user's, else UTC).")
-@click.option("--direction", multiple=True, type=click.Choice(model.DIRECTIONS))
-@click.option("--party", help="User login, extension, or part of a number or name.")
-@click.option("--group", help="Calls tagged with this group.")
-@click.option("--outcome", multiple=True, type=click.Choice(model.OUTCOMES))
-@click.option("--min-duration", type=float)
-@click.option("--max-duration", type=float)
-@click.option("--with-recordings", is_flag=True, help="Only calls with a recording you may play.")
-@click.option("--sort", default="start_time", show_default=True)
-@click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
-@click.option("--limit", default=50, show_default=True, help="Rows to show (0: all).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def calls(data_dir: str, login: str, sort: str, asc: bool, limit: int, fmt: str, **options: Any) -> None:
-    """The Call List, scoped to a user."""
-    from dimnb import reports
-    from dimnb.workbench import Workbench
-
-    wb = Workbench(_open(data_dir), login)
-    filters = wb.filters(**_filters_from_options(options))
-    actor = wb.actor
-    if limit == 0:
-        import pandas as pd
-
-        frames = list(reports.iter_all(wb.stores.calls, actor, filters, sort=sort, descending=not asc))
-        frame = pd.concat(frames) if frames else reports.list_calls(wb.stores.calls, actor, filters, page_size=1).rows[:0]
-        total = len(frame)
-    else:
-        page = reports.list_calls(wb.stores.calls, actor, filters, sort=sort, descending=not asc, page_size=limit)
-        frame, total = page.rows, page.total
-    frame = frame[reports.COLUMNS]
-    if fmt == "json":
-        click.echo(frame.to_json(orient="records", date_format="iso", indent=1))
-    elif fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
-    else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-            click.echo(frame.to_string(index=False) if len(frame) else "(no calls)")
-        click.echo(f"{len(frame)} of {total} calls")
-
-
 @main.command()
 @data_option
 @click.argument("call_id", type=int)
@@ -282,13 +229,17 @@ def why(data_dir: str, call_id: int, login: str) -> None:
 # Each topic's commands live in dimnb/commands/<topic>.py and are registered here, one line each.
 from dimnb.commands.archive import archive  # noqa: E402
 from dimnb.commands.audit import audit  # noqa: E402
+from dimnb.commands.calls import calls  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
+from dimnb.commands.filters import filters  # noqa: E402
 from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
 from dimnb.commands.serve import serve  # noqa: E402
 from dimnb.commands.session import session  # noqa: E402
 
 for _command in (archive, audit, demo, serve, session):
     main.add_command(_command)
+main.add_command(calls)
+main.add_command(filters)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)
 

@@ -1,23 +1,34 @@
 """Call List quick filters: validated values, and the SQL condition they add (always parameterised).
 
-A ``Filters`` value is what a filter bar, a saved filter, the CLI and the
+A ``Filters`` value is what the filter bar, a saved filter, the CLI and the
 Python API all speak. ``Filters.parse`` accepts loose input (strings from a
-form or a JSON file) and raises ``InvalidInput`` naming the field.
+form, a JSON file or a command line) and raises ``InvalidInput`` naming the
+field; it never consults a store. What needs the directory (is that party a
+user or an extension? does that group still exist?) is decided by
+``dimnb.reports.resolve`` when the filters are run.
+
+Times: ``start`` and ``end`` are stored in UTC. A date or date-time given
+without a zone is read in ``timezone`` (a bare end *date* includes that whole
+day); ``period`` ("last_7_days", ...) is resolved against the report clock
+(``dimnb.clock.now``) in ``timezone`` each time the filters run, so a saved
+"last 7 days" stays the last 7 days.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dimnb import model
 from dimnb.errors import InvalidInput
-from dimnb.sql import Fragment
+from dimnb.sql import TRUE, Fragment
 
-SORTABLE = {
+# Sort keys of the Call List and the SQL each sorts by (the alias ``c`` is the calls table).
+SORTABLE: dict[str, str] = {
     "start_time": "c.start_time",
     "direction": "c.direction",
     "from_party": "c.from_party",
@@ -27,21 +38,49 @@ SORTABLE = {
     "talk_seconds": "c.talk_seconds",
     "duration_seconds": "c.duration_seconds",
     "outcome": "c.outcome",
+    "groups": "sort_groups",
     "segment_count": "c.segment_count",
+    "recording": "sort_recording",
     "call_id": "c.call_id",
 }
 MAX_PARTY_LENGTH = 64
+MAX_GROUP_LENGTH = 100
+MAX_SECONDS = 10**7
+
+PERIODS: dict[str, str] = {
+    "today": "Today",
+    "yesterday": "Yesterday",
+    "last_7_days": "Last 7 days",
+    "last_30_days": "Last 30 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+}
+
+PartyKind = Literal["user", "extension", "text"]
+_PARTY_PREFIXES: dict[str, PartyKind] = {"user:": "user", "ext:": "extension", "extension:": "extension",
+                                         "number:": "text", "text:": "text"}
+_NUMBER_LIKE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
-def _zone(name: str | None, field_name: str = "timezone") -> ZoneInfo:
+def zone(name: Any, field_name: str = "timezone") -> ZoneInfo:
+    """A time zone by IANA name (``UTC`` when empty); InvalidInput naming ``field_name`` otherwise."""
+    if isinstance(name, ZoneInfo):
+        return name
+    if name is None or name == "":
+        return ZoneInfo("UTC")
+    if not isinstance(name, str) or len(name) > 64:
+        raise InvalidInput(f"{field_name}: expected a time zone name like Europe/Paris or UTC", field=field_name)
     try:
-        return ZoneInfo(name or "UTC")
+        return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r} (use a name like Europe/Paris or UTC)", field=field_name) from None
+        raise InvalidInput(f"{field_name}: unknown time zone {name!r} (use a name like Europe/Paris or UTC)",
+                           field=field_name) from None
 
 
-def _instant(value: Any, zone: ZoneInfo, field_name: str, *, whole_day: bool = False) -> datetime | None:
-    """A moment in UTC. A bare date is its midnight; with ``whole_day`` the next midnight (an inclusive end date)."""
+def _instant(value: Any, tz: ZoneInfo, field_name: str, *, whole_day: bool = False) -> datetime | None:
+    """A moment in UTC. A bare date is its midnight in ``tz``; with ``whole_day`` the next midnight (inclusive end)."""
     if value is None or value == "":
         return None
     shift = timedelta(days=1 if whole_day else 0)
@@ -55,46 +94,119 @@ def _instant(value: Any, zone: ZoneInfo, field_name: str, *, whole_day: bool = F
             if len(text) == 10:
                 moment = datetime.combine(date.fromisoformat(text) + shift, time.min)
             else:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
         except ValueError:
             raise InvalidInput(f"{field_name}: {value!r} is not a date (2026-11-03) or date-time (2026-11-03T14:00)",
                                field=field_name) from None
     else:
         raise InvalidInput(f"{field_name}: expected a date or date-time, got {type(value).__name__}", field=field_name)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=tz)
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field_name}: {value!r} is out of range", field=field_name) from None
 
 
 def _choices(value: Any, allowed: tuple[str, ...], field_name: str) -> tuple[str, ...]:
-    if value is None or value == "" or value == ():
+    if value is None or value == "" or value == () or value == []:
         return ()
-    items = [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[Any] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    else:
+        raise InvalidInput(f"{field_name}: expected one or more of {', '.join(allowed)}", field=field_name)
     cleaned = []
     for item in items:
         if not isinstance(item, str) or item.strip().lower() not in allowed:
             raise InvalidInput(f"{field_name}: {item!r} is not one of {', '.join(allowed)}", field=field_name)
         cleaned.append(item.strip().lower())
-    return tuple(dict.fromkeys(cleaned))
+    return tuple(sorted(set(cleaned), key=allowed.index))
 
 
 def _seconds(value: Any, field_name: str) -> float | None:
+    """Seconds from a number, ``"90"``, ``"1:30"`` or ``"1:02:03"``."""
     if value is None or value == "":
         return None
-    try:
+    number: float | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, (int, float)):
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{field_name}: {value!r} is not a number of seconds", field=field_name) from None
-    if number < 0 or number != number or number > 10**7:
-        raise InvalidInput(f"{field_name}: must be between 0 and 10,000,000 seconds", field=field_name)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if ":" in text:
+                parts = [float(p) for p in text.split(":")]
+                if len(parts) <= 3 and all(p >= 0 for p in parts) and all(p < 60 for p in parts[1:]):
+                    number = 0.0
+                    for part in parts:
+                        number = number * 60 + part
+            else:
+                number = float(text)
+        except ValueError:
+            number = None
+    if number is None:
+        raise InvalidInput(f"{field_name}: {value!r} is not a duration (seconds, or m:ss)", field=field_name)
+    if number != number or number < 0 or number > MAX_SECONDS:
+        raise InvalidInput(f"{field_name}: must be between 0 and {MAX_SECONDS:,} seconds", field=field_name)
     return number
+
+
+def _flag(value: Any, field_name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidInput(f"{field_name}: expected yes or no", field=field_name)
+
+
+def _text(value: Any, field_name: str, limit: int, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field_name}: expected {what}", field=field_name)
+    text = " ".join(value.split())  # also drops control characters such as newlines and tabs
+    if len(text) > limit:
+        raise InvalidInput(f"{field_name}: at most {limit} characters", field=field_name)
+    return text or None
+
+
+@dataclass(frozen=True)
+class Party:
+    """What a party search means: a user (login), an extension, or text (part of a number or a name)."""
+
+    kind: PartyKind
+    value: str
+
+
+def split_party(text: str) -> tuple[PartyKind | None, str]:
+    """An explicit ``user:`` / ``ext:`` / ``number:`` prefix, and the rest."""
+    lowered = text.lower()
+    for prefix, kind in _PARTY_PREFIXES.items():
+        if lowered.startswith(prefix):
+            return kind, text[len(prefix):].strip()
+    return None, text
+
+
+def number_digits(text: str) -> str | None:
+    """``"0207 946-0589"`` → ``"02079460589"`` (a leading ``+`` kept); None for text that is not a number."""
+    if not _NUMBER_LIKE.match(text):
+        return None
+    return ("+" if text.startswith("+") else "") + re.sub(r"[^0-9]", "", text)
 
 
 @dataclass(frozen=True)
 class Filters:
     start: datetime | None = None  # inclusive, UTC
     end: datetime | None = None  # exclusive, UTC
-    timezone: str = "UTC"  # how naive times given by a person are read, and how times are shown
+    period: str | None = None  # one of PERIODS, resolved when run (instead of start/end)
+    timezone: str = "UTC"  # how dates given by a person are read, periods resolved, and times shown
     direction: tuple[str, ...] = ()
     party: str | None = None
     group: str | None = None
@@ -102,91 +214,171 @@ class Filters:
     min_duration: float | None = None
     max_duration: float | None = None
     with_recordings: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, raw: dict[str, Any] | "Filters" | None = None, **overrides: Any) -> "Filters":
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | Filters | None = None, **overrides: Any) -> Filters:
         """Validate loose input. Unknown keys are an error (a typo must not silently widen a query)."""
         if isinstance(raw, Filters):
             data = raw.to_dict()
-        else:
+        elif raw is None or isinstance(raw, dict):
             data = dict(raw or {})
-        data.update({k: v for k, v in overrides.items()})
-        known = {f.name for f in fields(cls)} - {"extra"}
-        unknown = sorted(set(data) - known)
+        else:
+            raise InvalidInput("filters: expected a mapping of filter names to values", field="filters")
+        data.update(overrides)
+        known = cls.field_names()
+        unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
-            raise InvalidInput(f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            raise InvalidInput(f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(known)}",
                                field=unknown[0])
-        zone_name = data.get("timezone") or "UTC"
-        zone = _zone(zone_name)
-        start = _instant(data.get("start"), zone, "start")
-        end = _instant(data.get("end"), zone, "end", whole_day=True)
+        tz = zone(data.get("timezone"))
+        period = data.get("period") or None
+        if period is not None and period not in PERIODS:
+            raise InvalidInput(f"period: {period!r} is not one of {', '.join(PERIODS)}", field="period")
+        start = _instant(data.get("start"), tz, "start")
+        end = _instant(data.get("end"), tz, "end", whole_day=True)
+        if period and (start or end):
+            raise InvalidInput("period: give either a period or start/end dates, not both", field="period")
         if start and end and end <= start:
             raise InvalidInput("end: must be after start", field="end")
-        party = data.get("party")
-        if party is not None and not isinstance(party, str):
-            raise InvalidInput("party: expected text", field="party")
-        party = (party or "").strip() or None
-        if party and len(party) > MAX_PARTY_LENGTH:
-            raise InvalidInput(f"party: at most {MAX_PARTY_LENGTH} characters", field="party")
-        group = data.get("group")
-        if group is not None and not isinstance(group, str):
-            raise InvalidInput("group: expected a group name", field="group")
         min_d = _seconds(data.get("min_duration"), "min_duration")
         max_d = _seconds(data.get("max_duration"), "max_duration")
         if min_d is not None and max_d is not None and max_d < min_d:
             raise InvalidInput("max_duration: must not be below min_duration", field="max_duration")
-        with_rec = data.get("with_recordings", False)
-        if isinstance(with_rec, str):
-            with_rec = with_rec.strip().lower() in ("1", "true", "yes", "on")
+        party = _text(data.get("party"), "party", MAX_PARTY_LENGTH, "text")
+        if party is not None:
+            kind, rest = split_party(party)
+            if kind is not None and not rest:
+                raise InvalidInput(f"party: say what to search for after {party!r}", field="party")
         return cls(
             start=start,
             end=end,
-            timezone=str(zone.key),
+            period=period,
+            timezone=str(tz.key),
             direction=_choices(data.get("direction"), model.DIRECTIONS, "direction"),
             party=party,
-            group=(group or "").strip() or None,
+            group=_text(data.get("group"), "group", MAX_GROUP_LENGTH, "a group name"),
             outcome=_choices(data.get("outcome"), model.OUTCOMES, "outcome"),
             min_duration=min_d,
             max_duration=max_d,
-            with_recordings=bool(with_rec),
+            with_recordings=_flag(data.get("with_recordings", False), "with_recordings"),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (for saved filters); ``parse(to_dict())`` gives the same filters back."""
-        out = asdict(self)
-        out.pop("extra", None)
-        for key in ("start", "end"):
-            out[key] = out[key].isoformat() if out[key] else None
-        out["direction"] = list(self.direction)
-        out["outcome"] = list(self.outcome)
+    # ------------------------------------------------------------------ forms
+
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """JSON-able form; ``parse(to_dict())`` gives the same filters back. ``compact`` leaves out defaults."""
+        out: dict[str, Any] = {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "period": self.period,
+            "timezone": self.timezone,
+            "direction": list(self.direction),
+            "party": self.party,
+            "group": self.group,
+            "outcome": list(self.outcome),
+            "min_duration": self.min_duration,
+            "max_duration": self.max_duration,
+            "with_recordings": self.with_recordings,
+        }
+        if compact:
+            out = {k: v for k, v in out.items()
+                   if not (v is None or v is False or v == [] or (k == "timezone" and v == "UTC"))}
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(self.to_dict(compact=True), sort_keys=True)
 
-    def with_(self, **changes: Any) -> "Filters":
-        return Filters.parse(replace(self).to_dict() | changes)
+    def with_(self, **changes: Any) -> Filters:
+        """A copy with some fields changed (validated again). Setting ``period`` clears start/end and vice versa."""
+        data = self.to_dict()
+        if changes.get("period"):
+            data.update(start=None, end=None)
+        if changes.get("start") or changes.get("end"):
+            data.update(period=None)
+        if "timezone" in changes and not ({"start", "end"} & set(changes)):
+            # Keep the same wall-clock bounds in the new zone (what a person changing the zone means).
+            for key in ("start", "end"):
+                if data[key]:
+                    data[key] = getattr(self, key).astimezone(zone(self.timezone)).replace(tzinfo=None).isoformat()
+        data.update(changes)
+        return Filters.parse(data)
 
     def is_empty(self) -> bool:
         return self == Filters(timezone=self.timezone)
 
-    def condition(self) -> Fragment:
-        """The filter part of the WHERE clause on calls ``c`` (the access rule is added by reports)."""
+    # ------------------------------------------------------------------ time
+
+    def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The UTC [start, end) this filter selects; a period is resolved against ``now`` (default: the report clock)."""
+        if not self.period:
+            return self.start, self.end
+        from dimnb import clock
+
+        tz = ZoneInfo(self.timezone)
+        today = (now or clock.now()).astimezone(tz).date()
+        first, last = _period_days(self.period, today)
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time.min).replace(tzinfo=tz).astimezone(timezone.utc)
+
+        return midnight(first), midnight(last)
+
+    def describe(self) -> str:
+        """The filters in a line, for people (``"inbound · answered · last 7 days · party 'olivia'"``)."""
+        parts: list[str] = []
+        tz = ZoneInfo(self.timezone)
+        fmt = "%Y-%m-%d %H:%M"
+        if self.period:
+            parts.append(PERIODS[self.period].lower())
+        if self.start:
+            parts.append(f"from {self.start.astimezone(tz).strftime(fmt)}")
+        if self.end:
+            parts.append(f"until {self.end.astimezone(tz).strftime(fmt)}")
+        if self.period or self.start or self.end:
+            parts[-1] += f" ({self.timezone})"
+        if self.direction:
+            parts.append(" or ".join(self.direction))
+        if self.outcome:
+            parts.append(" or ".join(self.outcome))
+        if self.party:
+            parts.append(f"party {self.party!r}")
+        if self.group:
+            parts.append(f"group {self.group}")
+        if self.min_duration is not None or self.max_duration is not None:
+            low = f"{self.min_duration:g}" if self.min_duration is not None else "0"
+            high = f"{self.max_duration:g}" if self.max_duration is not None else "∞"
+            parts.append(f"{low}–{high} s")
+        if self.with_recordings:
+            parts.append("with recordings")
+        return " · ".join(parts) if parts else "all calls"
+
+    # ------------------------------------------------------------------ SQL
+
+    def condition(self, party: Party | None = None, *, now: datetime | None = None) -> Fragment:
+        """The filter part of the WHERE clause on calls ``c`` (reports adds the access rule).
+
+        ``party`` is what ``self.party`` means (``reports.resolve`` asks the
+        directory); without it the text is matched every way at once. Groups
+        and users are tested on the call row's ``group_tags`` /
+        ``participant_logins`` arrays (copies of ``call_tags`` / ``call_users``).
+        """
         parts: list[str] = []
         params: dict[str, Any] = {}
-        if self.start:
+        start, end = self.bounds(now)
+        if start:
             parts.append("c.start_time >= $f_start")
-            params["f_start"] = self.start
-        if self.end:
+            params["f_start"] = start
+        if end:
             parts.append("c.start_time < $f_end")
-            params["f_end"] = self.end
+            params["f_end"] = end
         if self.direction:
-            parts.append("list_contains($f_direction, c.direction)")
-            params["f_direction"] = list(self.direction)
+            parts.append(_one_of("c.direction", "f_direction", self.direction, params))
         if self.outcome:
-            parts.append("list_contains($f_outcome, c.outcome)")
-            params["f_outcome"] = list(self.outcome)
+            parts.append(_one_of("c.outcome", "f_outcome", self.outcome, params))
         if self.min_duration is not None:
             parts.append("c.duration_seconds >= $f_min_duration")
             params["f_min_duration"] = self.min_duration
@@ -194,20 +386,76 @@ class Filters:
             parts.append("c.duration_seconds <= $f_max_duration")
             params["f_max_duration"] = self.max_duration
         if self.group:
-            parts.append("c.call_id IN (SELECT call_id FROM call_tags WHERE group_name = $f_group)")
+            parts.append("list_contains(c.group_tags, $f_group)")
             params["f_group"] = self.group
         if self.party:
-            # A login names a user (all their calls); anything else matches numbers, extensions and names.
-            parts.append(
-                "(c.call_id IN (SELECT call_id FROM call_users WHERE login = $f_party_exact)"
-                " OR c.call_id IN (SELECT call_id FROM segments s WHERE s.from_party = $f_party_exact"
-                " OR s.to_party = $f_party_exact)"
-                " OR contains(lower(coalesce(c.from_party, '')), $f_party)"
-                " OR contains(lower(coalesce(c.to_party, '')), $f_party)"
-                " OR contains(lower(coalesce(c.final_party, '')), $f_party)"
-                " OR contains(lower(coalesce(c.from_name, '')), $f_party)"
-                " OR contains(lower(coalesce(c.final_name, '')), $f_party))"
-            )
-            params["f_party_exact"] = self.party
-            params["f_party"] = self.party.lower()
-        return Fragment(" AND ".join(parts) if parts else "TRUE", params)
+            fragment = party_condition(party or Party("text", self.party), exhaustive=party is None)
+            parts.append(fragment.sql)
+            params.update(fragment.params)
+        return Fragment(" AND ".join(parts), params) if parts else TRUE
+
+
+def _one_of(column: str, name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    if len(values) == 1:
+        params[name] = values[0]
+        return f"{column} = ${name}"
+    params[name] = list(values)
+    return f"list_contains(${name}, {column})"
+
+
+def party_condition(party: Party, *, exhaustive: bool = False) -> Fragment:
+    """Calls ``c`` with that party.
+
+    - user: calls the user took part in (any segment or conference, as the
+      directory stood at the call: ``call_users``);
+    - extension: calls with that extension in any segment;
+    - text: part of the caller's, the dialled or the final party's number or
+      name. A number-like text matches as digits: ``020 7946 0589`` finds
+      ``+442079460589``. (Call-level columns only: an external number that
+      was neither the caller nor the last party reached is not searched;
+      scanning every segment's text costs ten times more.)
+
+    ``exhaustive`` (the directory was not asked): a text also matches as a
+    login and as an extension.
+    """
+    user_sql = "list_contains(c.participant_logins, $f_party_login)"
+    ext_sql = ("(c.from_ext = $f_party_ext OR c.to_ext = $f_party_ext OR c.final_ext = $f_party_ext"
+               " OR c.call_id IN (SELECT s.call_id FROM segments s WHERE s.from_ext = $f_party_ext"
+               " OR s.to_ext = $f_party_ext))")
+    if party.kind == "user":
+        return Fragment(user_sql, {"f_party_login": party.value})
+    if party.kind == "extension":
+        return Fragment(ext_sql, {"f_party_ext": party.value})
+    digits = number_digits(party.value)
+    significant = (digits or "").lstrip("+").lstrip("0")
+    if len(significant) >= 3:
+        # A number: its digits without "+" and trunk/international zeros, so that "020 7946 0589" and
+        # "0044 20 7946 0589" both find +442079460589 (and a number stored in national form).
+        needle, columns = significant, ("c.from_party", "c.to_party", "c.final_party")
+    else:
+        needle = party.value.lower()
+        columns = tuple(f"lower(c.{name})" for name in ("from_party", "to_party", "final_party", "from_name",
+                                                         "final_name"))
+    text_sql = " OR ".join(f"contains({column}, $f_party_text)" for column in columns)
+    if not exhaustive:
+        return Fragment(f"({text_sql})", {"f_party_text": needle})
+    return Fragment(f"({text_sql} OR {user_sql} OR {ext_sql})",
+                    {"f_party_text": needle, "f_party_login": party.value.lower(), "f_party_ext": party.value})
+
+
+def _period_days(period: str, today: date) -> tuple[date, date]:
+    """[first day, day after the last) of a period, in local dates."""
+    if period == "today":
+        return today, today + timedelta(days=1)
+    if period == "yesterday":
+        return today - timedelta(days=1), today
+    if period == "last_7_days":
+        return today - timedelta(days=6), today + timedelta(days=1)
+    if period == "last_30_days":
+        return today - timedelta(days=29), today + timedelta(days=1)
+    first_of_month = today.replace(day=1)
+    if period == "this_month":
+        return first_of_month, (first_of_month + timedelta(days=32)).replace(day=1)
+    if period == "last_month":
+        return (first_of_month - timedelta(days=1)).replace(day=1), first_of_month
+    raise ValueError(f"unknown period {period!r}")

@@ -1,12 +1,15 @@
 """dimnb's widgets (anywidget): each a Python class with its ES module in ``static/``.
 
-Python decides, the browser draws: widgets ask ``dimnb.sessions`` / ``dimnb.access``
-and put only in-scope facts into their state.
+Python decides, the browser draws: widgets ask ``dimnb.reports`` / ``dimnb.sessions``
+/ ``dimnb.access`` and put only in-scope facts into their state.
 """
 
 from __future__ import annotations
 
+from dimnb.widgets.app import AppHeader, CallListApp
+from dimnb.widgets.call_table import CallTable
+from dimnb.widgets.filter_bar import FilterBar
 from dimnb.widgets.player import Player, PlayRequest
 from dimnb.widgets.session_view import SessionView
 
-__all__ = ["Player", "PlayRequest", "SessionView"]
+__all__ = ["AppHeader", "CallListApp", "CallTable", "FilterBar", "Player", "PlayRequest", "SessionView"]

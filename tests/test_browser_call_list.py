@@ -1,0 +1,173 @@
+"""The Call List app in a real Voilà page, driven by headless Chromium through the documented selectors.
+
+Needs Debian's chromium (``apt-get install -y chromium``); Playwright cannot download its own browser here.
+Voilà runs standalone (no login: the test's notebook names the user), bound to 127.0.0.1 on a free port,
+and is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
+from dimnb.store.stores import Stores
+from dimnb.workbench import Workbench
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NOW = "2026-11-20T00:00:00Z"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"Voilà did not answer at {url}")
+
+
+@pytest.fixture
+def voila(tmp_path: Path, demo_playable: Path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import os\n"
+        "from dimnb.store.stores import Stores\n"
+        "from dimnb.widgets import CallListApp\n"
+        "app = CallListApp(Stores.open(os.environ['DIMNB_DATA']), 'maria', logout_url='/logout',\n"
+        "                  links=[('Audit', '/voila/render/audit.ipynb')])\n"
+        "app"
+    )]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    work = tmp_path / "voila"
+    work.mkdir()
+    nbformat.write(notebook, work / "calls.ipynb")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_DATA": str(demo_playable), "DIMNB_NOW": NOW,
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    env.pop("DIMNB_AUDIO_BASE", None)
+    env.pop("DIMNB_USER", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voila", "calls.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "voila.log", "wb"),
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _ids(page) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("tr.dimnb-call-row", "rows => rows.map(r => r.dataset.callId)")]
+
+
+def _wait_ids(page, expected: list[int], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _ids(page) == expected:
+            return
+        time.sleep(0.2)
+    assert _ids(page) == expected
+
+
+def test_filter_sort_page_open_a_session_and_keep_playing(voila: str, demo_playable: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DIMNB_NOW", NOW)
+    wb = Workbench(Stores.open(str(demo_playable)), "maria")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--mute-audio"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(voila)
+        page.wait_for_selector("div.dimnb-calls tr.dimnb-call-row", timeout=120_000)
+        assert str(wb.count()) in page.inner_text(".dimnb-total")
+        assert page.inner_text(".dimnb-user") == "Maria Keller"
+        assert page.get_attribute("a.dimnb-logout", "href") == "/logout"
+        _wait_ids(page, wb.page().call_ids)
+
+        # sort by a header, then page
+        page.click("th[data-sort='duration_seconds'] button")
+        _wait_ids(page, wb.page(sort="duration_seconds").call_ids)
+        page.click(".dimnb-page-next")
+        _wait_ids(page, wb.page(sort="duration_seconds", page=2).call_ids)
+
+        # quick filters: a period and a direction; the total follows
+        page.select_option(".dimnb-f-period", "last_7_days")
+        page.select_option(".dimnb-f-direction", "inbound")
+        _wait_ids(page, wb.page(period="last_7_days", direction="inbound", sort="duration_seconds").call_ids)
+        page.wait_for_function(f"document.querySelector('.dimnb-total').dataset.total === "
+                               f"'{wb.count(period='last_7_days', direction='inbound')}'")
+        # a mistake: a plain message naming the field, the list unchanged
+        page.fill(".dimnb-f-min-duration", "soon")
+        page.press(".dimnb-f-min-duration", "Enter")
+        page.wait_for_selector(".dimnb-filters-message.dimnb-msg-error")
+        assert "min_duration" in page.inner_text(".dimnb-filters-message")
+        assert page.get_attribute(".dimnb-f-min-duration", "aria-invalid") == "true"
+        page.fill(".dimnb-f-min-duration", "")
+        page.press(".dimnb-f-min-duration", "Enter")
+        page.wait_for_selector(".dimnb-filters-message", state="hidden")
+
+        # save it, and it is in the picker
+        page.click(".dimnb-saved-save-as")
+        page.fill(".dimnb-saved-name", "Inbound this week")
+        page.click(".dimnb-saved-ok")
+        page.wait_for_selector(".dimnb-saved-picker option:has-text('Inbound this week')", state="attached")
+        assert wb.saved.get("Inbound this week").direction == ("inbound",)
+
+        # a Start Time opens the session; a recording plays
+        recorded = page.locator("tr.dimnb-call-row:has(.dimnb-rec-playable)").first
+        call_id = int(recorded.get_attribute("data-call-id"))
+        recorded.locator("a.dimnb-open-session").click()
+        page.wait_for_selector(f"div.dimnb-session[data-call-id='{call_id}']")
+        assert page.locator("div.dimnb-calls").is_hidden()
+        page.locator(".dimnb-rec.dimnb-playable").first.click()
+        page.wait_for_function("() => { const a = document.querySelector('audio.dimnb-audio');"
+                               " return a && !a.paused && a.currentTime > 0.3; }", timeout=30_000)
+        page.evaluate("window.__dimnbAudio = document.querySelector('audio.dimnb-audio')")
+
+        # back to the list, another filter, another session: the same player keeps playing
+        page.click(".dimnb-back")
+        page.wait_for_selector("div.dimnb-calls", state="visible")
+        page.select_option(".dimnb-f-direction", "outbound")
+        _wait_ids(page, wb.page(period="last_7_days", direction="outbound", sort="duration_seconds").call_ids)
+        page.locator("a.dimnb-open-session").nth(1).click()
+        page.wait_for_selector("div.dimnb-session:not([data-call-id=''])")
+        page.click(".dimnb-back")
+        before = page.evaluate("window.__dimnbAudio.currentTime")
+        page.wait_for_timeout(800)
+        state = page.evaluate("() => ({same: document.querySelectorAll('audio.dimnb-audio').length === 1 &&"
+                              " document.querySelector('audio.dimnb-audio') === window.__dimnbAudio,"
+                              " paused: window.__dimnbAudio.paused, t: window.__dimnbAudio.currentTime})")
+        assert state["same"] and not state["paused"] and state["t"] > before
+        # the player is docked: at the bottom of the window while the list scrolls under it
+        box = page.locator("div.dimnb-player").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 768 and box["y"] > 768 - 200
+        browser.close()
