@@ -24,8 +24,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False)):
         return
     os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
-    # The dashboard notebook gets its user from the server; under nbval it runs as the demo's manager.
-    os.environ.setdefault("DIMNB_USER", "maria")
     if os.environ.get("DIMNB_DATA"):
         return
     from dimnb.demo.setup import setup_demo
@@ -34,6 +32,22 @@ def pytest_configure(config: pytest.Config) -> None:
     _made.append(root)
     setup_demo(root / "data")
     os.environ["DIMNB_DATA"] = str(root / "data")
+
+
+DASHBOARD_USER = "maria"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The dashboard gets its user from the server; under nbval its kernel runs as the demo's manager.
+
+    Set before the notebook's kernel starts (it starts with the notebook's first cell) and for that
+    notebook only: every other notebook names its user itself.
+    """
+    if Path(str(item.fspath)).name == "dashboard.ipynb":
+        os.environ["DIMNB_USER"] = DASHBOARD_USER
+    else:
+        os.environ.pop("DIMNB_USER", None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

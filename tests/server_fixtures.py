@@ -21,6 +21,8 @@ import pytest
 from dimnb.demo.setup import demo_password, setup_demo
 
 ROOT = Path(__file__).resolve().parents[1]
+# "Now" for the server's kernels (relative periods like "last 7 days"): the demo's last day.
+DEMO_NOW = "2026-11-19T18:00:00Z"
 
 
 def free_port() -> int:
@@ -105,7 +107,7 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 9
 
 def start_server(data: Path, log: Path) -> Server:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_NOW": DEMO_NOW}
     env.pop("DIMNB_USER", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "dimnb", "serve", "--data", str(data), "--port", str(port)],

@@ -1,84 +1,21 @@
-"""The Call List app in a real Voilà page, driven by headless Chromium through the documented selectors.
+"""The Call List in the real dashboard (`dimnb serve`), driven by headless Chromium through the documented selectors.
 
-Needs Debian's chromium (``apt-get install -y chromium``); Playwright cannot download its own browser here.
-Voilà runs standalone (no login: the test's notebook names the user), bound to 127.0.0.1 on a free port,
-and is stopped by its PID.
+Maria signs in; sorting, paging, quick filters, a mistake in a filter, saving a filter, opening sessions and
+moving around while the one docked player keeps playing.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from dimnb.store.stores import Stores
 from dimnb.workbench import Workbench
+from server_fixtures import DEMO_NOW, Server, demo_data, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-NOW = "2026-11-20T00:00:00Z"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"Voilà did not answer at {url}")
-
-
-@pytest.fixture
-def voila(tmp_path: Path, demo_playable: Path):
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(
-        "import os\n"
-        "from dimnb.store.stores import Stores\n"
-        "from dimnb.widgets import CallListApp\n"
-        "app = CallListApp(Stores.open(os.environ['DIMNB_DATA']), 'maria', logout_url='/logout',\n"
-        "                  links=[('Audit', '/voila/render/audit.ipynb')])\n"
-        "app"
-    )]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    work = tmp_path / "voila"
-    work.mkdir()
-    nbformat.write(notebook, work / "calls.ipynb")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_DATA": str(demo_playable), "DIMNB_NOW": NOW,
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
-    env.pop("DIMNB_AUDIO_BASE", None)
-    env.pop("DIMNB_USER", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voila", "calls.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "voila.log", "wb"),
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _ids(page) -> list[int]:
@@ -94,23 +31,24 @@ def _wait_ids(page, expected: list[int], timeout: float = 30.0) -> None:
     assert _ids(page) == expected
 
 
-def test_filter_sort_page_open_a_session_and_keep_playing(voila: str, demo_playable: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+def test_filter_sort_page_open_a_session_and_keep_playing(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("DIMNB_NOW", NOW)
-    wb = Workbench(Stores.open(str(demo_playable)), "maria")
+    monkeypatch.setenv("DIMNB_NOW", DEMO_NOW)  # what the server's kernels see too
+    wb = Workbench(Stores.open(str(server.data)), "maria")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--mute-audio"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
-        page.goto(voila)
+        page.goto(server.base + "/login")
+        page.fill("#username", "maria")
+        page.fill("#password", "maria-demo")
+        page.click("#login_submit")
         page.wait_for_selector("div.dimnb-calls tr.dimnb-call-row", timeout=120_000)
         assert str(wb.count()) in page.inner_text(".dimnb-total")
         assert page.inner_text(".dimnb-user") == "Maria Keller"
         assert page.get_attribute("a.dimnb-logout", "href") == "/logout"
+        assert page.locator("a.dimnb-link", has_text="Audit").count() == 0  # not an auditor
         _wait_ids(page, wb.page().call_ids)
 
         # sort by a header, then page

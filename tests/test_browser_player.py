@@ -17,13 +17,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
 from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
 from dimnb import access, sessions
 from dimnb.store.stores import Stores
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _free_port() -> int:
@@ -109,15 +110,13 @@ def run_cell(page, index: int) -> None:
 
 
 def test_click_plays_from_that_point_and_the_player_controls_work(lab) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     session = lab["session"]
     rec = session.playable[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--mute-audio"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
         try:
             page.goto(lab["url"])

@@ -32,7 +32,16 @@ class Stores:
             )
         else:
             stores.state.migrate()
+            stores.migrate_calls()
         return stores
+
+    def migrate_calls(self) -> None:
+        """Publish a migrated generation when the call store is older than this dimnb (readers never migrate)."""
+        from dimnb.store import callschema
+
+        if callschema.schema_version(self.calls.connection()) < callschema.SCHEMA_VERSION:
+            with self.calls.write():
+                pass
 
     def initialize(self) -> None:
         self.data.root.mkdir(parents=True, exist_ok=True)

@@ -104,7 +104,10 @@ function render({ model, el }) {
       tooltip.hidden = false;
       const rb = root.getBoundingClientRect();
       tooltip.style.left = `${Math.min(ev.clientX - rb.left + 12, rb.width - 240)}px`;
-      tooltip.style.top = `${ev.clientY - rb.top + 14}px`;
+      // Below the pointer, or above it where the view would clip it (the last track).
+      let top = ev.clientY - rb.top + 14;
+      if (top + tooltip.offsetHeight > rb.height) top = Math.max(0, ev.clientY - rb.top - tooltip.offsetHeight - 10);
+      tooltip.style.top = `${top}px`;
       cursor.hidden = false;
       const tb = timeline.getBoundingClientRect();
       cursor.style.left = `${ev.clientX - tb.left}px`;

@@ -1,0 +1,184 @@
+"""The dashboards end to end: `dimnb serve` on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+For three demo users with different scopes: sign in; the call list shows the
+scoped count the API gives; open a session; click a recording's timeline at
+half its width and hear it from there; pause, resume, mute, volume, download;
+move around the app while it plays. With ``$DIMNB_SCREENSHOTS`` set, the
+screenshots the README shows are written there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from dimnb import access, audit, sessions
+from dimnb.demo import tonecode
+from dimnb.store.stores import Stores
+from dimnb.workbench import Workbench
+from browser import CHROMIUM_ARGS, require_chromium
+from server_fixtures import Server, demo_data, server  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+AUDIO = "document.querySelector('audio.dimnb-audio')"
+SHOTS = os.environ.get("DIMNB_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def _sign_in(browser, server: Server, login: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True).new_page()
+    page.goto(server.base + "/dashboard")
+    page.wait_for_selector("#username")  # redirected to the login page
+    page.fill("#username", login)
+    page.fill("#password", f"{login}-demo")
+    page.click("#login_submit")
+    page.wait_for_selector("tr.dimnb-call-row", timeout=120_000)
+    return page
+
+
+def _total(page) -> int:  # type: ignore[no-untyped-def]
+    page.wait_for_function("() => { const t = document.querySelector('.dimnb-total');"
+                           " return t && t.dataset.total !== undefined && t.dataset.total !== ''; }", timeout=60_000)
+    return int(page.locator(".dimnb-total").get_attribute("data-total"))
+
+
+@pytest.mark.parametrize("login", ["olivia", "paul", "maria"])
+def test_a_user_lists_their_scope_and_plays_from_the_clicked_point(browser, server: Server, login: str) -> None:
+    stores = Stores.open(str(server.data))
+    wb = Workbench(stores, login)
+    page = _sign_in(browser, server, login)
+    try:
+        assert page.locator(".dimnb-user").inner_text().strip() == wb.actor.name
+        assert _total(page) == wb.count()
+        _shot(page, f"call-list-{login}")
+
+        # only calls with recordings: the count follows the playback grant
+        page.check(".dimnb-f-with-recordings", force=True)
+        page.wait_for_function(f"() => document.querySelector('.dimnb-total').dataset.total === "
+                               f"'{wb.count(with_recordings=True)}'", timeout=60_000)
+
+        # a transferred call shows more of the timeline; any recorded call will do otherwise
+        page.wait_for_selector("tr.dimnb-call-row:has(.dimnb-rec-playable)", timeout=60_000)
+        recorded = [int(i) for i in page.eval_on_selector_all(
+            "tr.dimnb-call-row:has(.dimnb-rec-playable)", "rows => rows.map(r => r.dataset.callId)")]
+        call_id = next((i for i in recorded if len(wb.session(i).segments) >= 3), recorded[0])
+        row = page.locator(f"tr.dimnb-call-row[data-call-id='{call_id}']")
+        row.locator("a.dimnb-open-session").click()
+        page.wait_for_selector(f".dimnb-session[data-call-id='{call_id}'] .dimnb-rec.dimnb-playable", timeout=60_000)
+        session = wb.session(call_id)
+        bar = page.locator(".dimnb-rec.dimnb-playable").first
+        rec = session.recording(int(bar.get_attribute("data-recording-id")))
+        box = bar.bounding_box()
+        bar.click(position={"x": box["width"] * 0.5, "y": box["height"] / 2})
+        page.wait_for_function(f"() => {AUDIO} && !{AUDIO}.paused && {AUDIO}.currentTime > 0", timeout=60_000)
+        started = page.evaluate(f"{AUDIO}.currentTime")
+        assert abs(started - rec.duration_seconds / 2) < 1.5, (started, rec.duration_seconds)
+        assert page.evaluate(f"{AUDIO}.src").endswith(f"/dimnb/audio/{rec.recording_id}" + page.evaluate(
+            f"new URL({AUDIO}.src).search"))
+        page.wait_for_function(f"() => {AUDIO}.currentTime > {started} + 0.5", timeout=30_000)
+        _shot(page, f"session-{login}")
+
+        # what it plays there is that second of that recording (the demo audio's tone code)
+        decision = access.can_play(stores.calls, access.load_actor(stores.state, login), rec.recording_id)
+        samples, rate = sf.read(sessions.recording_path(stores.data, decision), dtype="int16")
+        heard = tonecode.decode_at(samples, rate, started)
+        assert heard.second == int(started)
+        assert heard.segment_tag == (0 if rec.segment_seq is None else min(rec.segment_seq, 7))
+
+        # pause, resume, mute, volume
+        page.locator(".dimnb-player-play").click()
+        page.wait_for_function(f"() => {AUDIO}.paused")
+        paused_at = page.evaluate(f"{AUDIO}.currentTime")
+        time.sleep(0.4)
+        assert page.evaluate(f"{AUDIO}.currentTime") == paused_at
+        page.locator(".dimnb-player-play").click()
+        page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {paused_at}")
+        page.locator(".dimnb-player-mute").click()
+        page.wait_for_function(f"() => {AUDIO}.muted === true")
+        page.locator(".dimnb-player-mute").click()
+        page.wait_for_function(f"() => {AUDIO}.muted === false")
+        page.eval_on_selector(".dimnb-player-volume",
+                              "(el) => { el.value = '0.3'; el.dispatchEvent(new Event('input')); }")
+        page.wait_for_function(f"() => Math.abs({AUDIO}.volume - 0.3) < 1e-6")
+
+        # download: the original file, under its self-explaining name
+        with page.expect_download(timeout=60_000) as download:
+            page.locator(".dimnb-player-download").click()
+        assert download.value.suggested_filename == rec.download_name
+        assert Path(download.value.path()).read_bytes() == sessions.recording_path(stores.data, decision).read_bytes()
+
+        # another report while it plays: back to the list, change a filter, open another session
+        before = page.evaluate(f"{AUDIO}.currentTime")
+        page.locator(".dimnb-back").first.click()
+        page.wait_for_selector("tr.dimnb-call-row", timeout=60_000)
+        page.select_option(".dimnb-f-direction", "inbound")
+        page.wait_for_function(f"() => document.querySelector('.dimnb-total').dataset.total === "
+                               f"'{wb.count(with_recordings=True, direction=['inbound'])}'", timeout=60_000)
+        other = page.locator(f"tr.dimnb-call-row:not([data-call-id='{call_id}']) a.dimnb-open-session").first
+        other.click()
+        page.wait_for_selector(".dimnb-session", timeout=60_000)
+        page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {before} + 1", timeout=60_000)
+        assert page.locator(".dimnb-player").get_attribute("data-recording-id") == str(rec.recording_id)
+
+        # the play went through the server and was audited once, with the rule that allowed it
+        plays = [e for e in audit.read_events(stores.state)
+                 if e.login == login and e.recording_id == rec.recording_id and e.kind in ("play", "download")]
+        assert {e.kind for e in plays} == {"play", "download"}
+        assert all(e.client == "127.0.0.1" and e.rule for e in plays)
+    finally:
+        page.context.close()
+        stores.close()
+
+
+def test_a_user_without_playback_sees_no_recording_section(browser, server: Server) -> None:
+    stores = Stores.open(str(server.data))
+    wb = Workbench(stores, "nina")
+    page = _sign_in(browser, server, "nina")
+    try:
+        assert _total(page) == wb.count() > 0
+        assert page.locator(".dimnb-rec-marker").count() == 0
+        recorded = stores.calls.query(
+            "SELECT call_id FROM calls WHERE recordings_available > 0 AND list_contains(group_tags, 'Billing') LIMIT 1")
+        page.locator("a.dimnb-open-session").first.click()
+        page.wait_for_selector(".dimnb-session", timeout=60_000)
+        assert page.locator(".dimnb-rec").count() == 0
+        assert recorded, "the demo has recorded Billing calls nina can list but not hear"
+        _shot(page, "session-nina")
+    finally:
+        page.context.close()
+        stores.close()
+
+
+def test_the_auditor_gets_the_audit_dashboard(browser, server: Server) -> None:
+    page = _sign_in(browser, server, "audrey")
+    try:
+        link = page.locator("a.dimnb-link", has_text="Audit")
+        assert link.count() == 1
+        page.goto(server.base + link.get_attribute("href"))
+        page.wait_for_selector("text=who listened to what", timeout=120_000)
+        page.wait_for_selector("text=audit chain ok", timeout=120_000)
+        assert "Traceback" not in page.content()
+        _shot(page, "audit-audrey")
+    finally:
+        page.context.close()
