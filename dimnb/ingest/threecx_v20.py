@@ -54,19 +54,34 @@ def _party_type(entity: str, dn_type: str) -> str:
         ELSE 'other' END"""
 
 
+_BAD_REASON = """CASE
+    WHEN cdr_id IS NULL THEN 'no cdr_id'
+    WHEN key IS NULL THEN 'no call_history_id'
+    WHEN started IS NULL THEN 'cdr_started_at ' || coalesce('''' || started_text || '''', 'is empty') || ' is not a time'
+    WHEN ended IS NULL THEN 'cdr_ended_at ' || coalesce('''' || ended_text || '''', 'is empty') || ' is not a time'
+    WHEN ended < started THEN 'cdr_ended_at is before cdr_started_at'
+    WHEN answered_text IS NOT NULL AND answered IS NULL THEN 'cdr_answered_at ''' || answered_text || ''' is not a time'
+    WHEN answered IS NOT NULL AND (answered < started OR answered > ended)
+        THEN 'cdr_answered_at is outside the CDR (before its start or after its end)'
+END"""
+
+
 def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvread.RawTable:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise InvalidInput(f"{file}: not a 3CX cdroutput export, it lacks column(s) {', '.join(missing)}")
-    raw = csvread.read_csv_raw(con, [file], columns, skip=1)
 
     def c(name: str) -> str:
         return f"nullif(trim(r.{name}), '')" if name in columns else "NULL::VARCHAR"
 
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _v20 AS
-        SELECT r.filename AS file, {raw.line_sql} AS line,
+    # One pass over the file: the columns we use, typed, and for a bad row the reason (no copy of the raw
+    # row: quarantine reads the file's own line back).
+    query = f"""
+    SELECT filename, cdr_id, key, started, ended, answered, {_BAD_REASON} AS bad_reason,
+        src_entity, src_dn_type, src_dn, src_name, src_phone, dst_entity, dst_dn_type, dst_dn, dst_name, dst_phone,
+        creation_method, termination_reason, termination_details
+    FROM (
+        SELECT r.filename,
             {c('cdr_id')} AS cdr_id,
             coalesce({c('main_call_history_id')}, {c('call_history_id')}) AS key,
             {c('cdr_started_at')} AS started_text, {c('cdr_ended_at')} AS ended_text,
@@ -83,52 +98,43 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
             {c('destination_participant_phone_number')} AS dst_phone,
             lower({c('creation_method')}) AS creation_method,
             lower({c('termination_reason')}) AS termination_reason,
-            lower({c('termination_reason_details')}) AS termination_details,
-            concat_ws(',', {', '.join(f'r.{x}' for x in columns)}) AS raw_text
-        FROM {csvread.join_files(raw)}
-        """
+            lower({c('termination_reason_details')}) AS termination_details
+        FROM {{csv}} r
     )
-    bad = """
-        cdr_id IS NULL OR key IS NULL OR started IS NULL OR ended IS NULL OR ended < started
-        OR (answered_text IS NOT NULL AND answered IS NULL)
-        OR (answered IS NOT NULL AND (answered < started OR answered > ended))
     """
+    raw = csvread.read_csv_into(con, "_v20", [file], columns, query, {}, skip=1, alias="v")
+    lines = f"FROM _v20 v JOIN {raw.files_table} USING (filename)"
     con.execute(
-        f"""
-        INSERT INTO stg_quarantine
-        SELECT file, line,
-            CASE
-                WHEN cdr_id IS NULL THEN 'no cdr_id'
-                WHEN key IS NULL THEN 'no call_history_id'
-                WHEN started IS NULL THEN 'cdr_started_at ' || coalesce('''' || started_text || '''', 'is empty') || ' is not a time'
-                WHEN ended IS NULL THEN 'cdr_ended_at ' || coalesce('''' || ended_text || '''', 'is empty') || ' is not a time'
-                WHEN ended < started THEN 'cdr_ended_at is before cdr_started_at'
-                WHEN answered IS NULL THEN 'cdr_answered_at ''' || answered_text || ''' is not a time'
-                ELSE 'cdr_answered_at is outside the CDR (before its start or after its end)'
-            END, raw_text
-        FROM _v20 WHERE {bad}
-        """
+        f"INSERT INTO stg_quarantine SELECT v.filename, {raw.line_sql}, v.bad_reason, NULL {lines} "
+        "WHERE v.bad_reason IS NOT NULL"
     )
     # A call with a bad CDR is quarantined whole: a call missing one of its segments would mislead.
-    con.execute(
-        f"""
-        INSERT INTO stg_quarantine
-        SELECT v.file, v.line, 'another CDR of this call (' || v.key || ') is invalid, so the call is not loaded',
-               v.raw_text
-        FROM _v20 v WHERE NOT ({bad}) AND v.key IN (SELECT key FROM _v20 WHERE key IS NOT NULL AND ({bad}))
-        """
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _v20_bad_keys AS SELECT DISTINCT key FROM _v20 "
+                "WHERE bad_reason IS NOT NULL AND key IS NOT NULL")
+    has_bad_keys = con.execute("SELECT count(*) FROM _v20_bad_keys").fetchone()[0] > 0
+    if has_bad_keys:
+        con.execute(
+            f"""
+            INSERT INTO stg_quarantine
+            SELECT v.filename, {raw.line_sql},
+                   'another CDR of this call (' || v.key || ') is invalid, so the call is not loaded', NULL
+            {lines} WHERE v.bad_reason IS NULL AND v.key IN (SELECT key FROM _v20_bad_keys)
+            """
+        )
+    csvread.fill_raw_lines(con)
+    keep = "bad_reason IS NULL" + (" AND key NOT IN (SELECT key FROM _v20_bad_keys)" if has_bad_keys else "")
+    repeated = con.execute(f"SELECT count(*) - count(DISTINCT cdr_id) FROM _v20 WHERE {keep}").fetchone()[0]
+    once = "QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY v.rowid) = 1" if repeated else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _v20_seg AS
-        SELECT *,
+        SELECT v.* EXCLUDE (bad_reason, filename), v.filename AS file, {raw.line_sql} AS line,
             row_number() OVER (PARTITION BY key ORDER BY started, ended, cdr_id)::INTEGER AS seq,
-            count(*) OVER (PARTITION BY key) AS n_seg,
             {_party_type('src_entity', 'src_dn_type')} AS from_type,
             {_party_type('dst_entity', 'dst_dn_type')} AS to_type
-        FROM _v20
-        WHERE NOT ({bad}) AND key NOT IN (SELECT key FROM _v20 WHERE key IS NOT NULL AND ({bad}))
-        QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY line) = 1
+        {lines}
+        WHERE {keep}
+        {once}
         """
     )
     con.execute(
@@ -217,6 +223,6 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
         FROM _v20_seg2 WHERE kind = 'conference'
         """
     )
-    for table in ("_v20", "_v20_seg"):
+    for table in ("_v20", "_v20_seg", "_v20_bad_keys", raw.files_table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return raw
