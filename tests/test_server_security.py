@@ -40,6 +40,12 @@ def test_no_login_redirects_to_the_login_page(server: Server) -> None:
     assert client.request("/login").status == 200
 
 
+def test_the_cookie_secret_is_kept_private_in_the_data_directory(server: Server) -> None:
+    secret = server.data / "cookie_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(secret.read_bytes()) >= 32
+
+
 def test_a_wrong_password_is_refused(server: Server) -> None:
     client = server.client()
     resp = client.login("olivia", "not-her-password")
