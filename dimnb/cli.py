@@ -182,7 +182,7 @@ def _print_summary(summary: Any) -> None:
 @click.option("--recordings", type=click.Path(exists=True, file_okay=False),
               help="3CX recordings folder (default: Recordings/ next to each file).")
 @click.option("--queues", default="", help="Comma-separated queue extensions (legacy CDRs cannot tell them apart).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars on a terminal.")
 def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None, recordings: str | None,
                      queues: str, progress: bool) -> None:
     """Load 3CX CDRs: legacy CSV, cdr-*.log per-call files, or a v20 cdroutput/cdrrecordings export."""
@@ -196,7 +196,7 @@ def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
 
 @main.command()
 @data_option
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, help="How many rows to show (newest loads first).")
 def quarantine(data_dir: str, limit: int) -> None:
     """Rows that could not be loaded, with file, line and reason."""
     stores = _open(data_dir)

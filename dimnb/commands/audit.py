@@ -57,7 +57,8 @@ def audit_verify(data_dir: str, anchor: str | None) -> None:
 @data_option
 @click.option("--from", "start", help="From this date or date-time, UTC (inclusive).")
 @click.option("--to", "end", help="Until this date (inclusive) or date-time (exclusive), UTC.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="File format of the export.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (CSV: default standard output).")
 def audit_export(data_dir: str, start: str | None, end: str | None, fmt: str, out: str | None) -> None:
     """Export events with every column, hashes included (a range can be re-checked link by link)."""

@@ -73,7 +73,8 @@ def print_frame(frame: Any, fmt: str, total: int | None) -> None:
 @click.option("--sort", default="start_time", show_default=True, help="Column to sort by.")
 @click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
 @click.option("--limit", default=50, show_default=True, help="Rows to show (0: all).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output: a table for people, CSV or JSON for scripts.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True),
               help="Write every matching call to this CSV file instead (the export).")
 def calls(data_dir: str, login: str, sort: str, asc: bool, limit: int, fmt: str, output: str | None,

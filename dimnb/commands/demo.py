@@ -17,8 +17,8 @@ def demo() -> None:
 @demo.command("generate")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--calls", default=500, show_default=True, help="How many calls.")
-@click.option("--seed", default=7, show_default=True)
-@click.option("--days", default=30, show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Same seed, same files, byte for byte.")
+@click.option("--days", default=30, show_default=True, help="Length of the period the calls fall in.")
 @click.option("--audio/--no-audio", default=True, show_default=True, help="Write the recordings' WAV files.")
 def demo_generate(directory: str, calls: int, seed: int, days: int, audio: bool) -> None:
     """Write the demo company's 3CX export, recordings and directory into DIRECTORY (deterministic)."""
@@ -35,8 +35,8 @@ def demo_generate(directory: str, calls: int, seed: int, days: int, audio: bool)
 @demo.command("setup")
 @click.option("--data", "data_dir", envvar=DATA_ENV, default="data/demo", show_default=True,
               type=click.Path(file_okay=False), help="Demo data directory.")
-@click.option("--calls", default=500, show_default=True)
-@click.option("--seed", default=7, show_default=True)
+@click.option("--calls", default=500, show_default=True, help="How many calls, if the demo is generated.")
+@click.option("--seed", default=7, show_default=True, help="Generator seed, if the demo is generated.")
 def demo_setup(data_dir: str, calls: int, seed: int) -> None:
     """Generate (if absent) and load the demo into a data directory, then print the demo logins."""
     from dimnb.demo.setup import demo_password, setup_demo

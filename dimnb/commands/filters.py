@@ -62,7 +62,8 @@ def save_command(data_dir: str, login: str, name: str, share_with: str | None, o
 @click.option("--sort", default="start_time", show_default=True, help="Column to sort by.")
 @click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
 @click.option("--limit", default=50, show_default=True, help="Rows to show (0: all).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output: a table for people, CSV or JSON for scripts.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Export every match to this CSV.")
 def run_command(data_dir: str, login: str, name: str, owner: str | None, sort: str, asc: bool, limit: int, fmt: str,
                 output: str | None) -> None:

@@ -18,7 +18,8 @@ _timezone = click.option(
 )
 _recordings = click.option("--recordings", type=click.Path(exists=True, file_okay=False),
                            help="Recordings folder (FreePBX: the monitor folder holding YYYY/MM/DD/).")
-_progress = click.option("--progress/--no-progress", default=True, show_default=True)
+_progress = click.option("--progress/--no-progress", default=True, show_default=True,
+                         help="Show progress bars on a terminal.")
 
 
 def _finish(summary: Any) -> None:

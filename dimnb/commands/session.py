@@ -14,7 +14,8 @@ from dimnb.datadir import DATA_ENV
               type=click.Path(file_okay=False), help=f"Data directory. Also ${DATA_ENV}.")
 @click.argument("call_id", type=int)
 @click.option("--as", "login", required=True, help="Whose scope to apply (login).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output: text for people, JSON for scripts.")
 def session(data_dir: str, call_id: int, login: str, fmt: str) -> None:
     """A call's session: summary, segments, conference joins and leaves, and the recordings LOGIN may play.
 
