@@ -37,7 +37,6 @@ with ``ArchiveBusy``.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import queue
@@ -56,7 +55,9 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from dimnb import model
+from dimnb.audiofiles import sha256_file
 from dimnb.errors import DimnbError
+from dimnb.fsutil import fsync_path, unlink_quietly
 from dimnb.ingest.staging import refresh_recording_counts
 from dimnb.store.stores import Stores
 
@@ -276,13 +277,6 @@ class _Pauses:
 # ------------------------------------------------------------------------------------------ file steps
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _ensure_dir(path: Path, root: Path, known: set[Path]) -> None:
     """Create ``path`` (under ``root``) and make each new directory entry durable."""
@@ -298,13 +292,9 @@ def _ensure_dir(path: Path, root: Path, known: set[Path]) -> None:
             directory.mkdir()
         except FileExistsError:
             pass
-        _fsync_dir(directory.parent)
+        fsync_path(directory.parent)
     known.add(path)
 
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 _COPY_FALLBACK_ERRNOS = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM}
@@ -348,19 +338,7 @@ def _copy(src: Path, partial: Path, pause: _Pauses, recording_id: int) -> int:
     return copied
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 @dataclass
@@ -413,7 +391,7 @@ def _start(job: _Job, candidate: Candidate) -> _Outcome | _Copied:
     try:
         if target.is_file():
             # Only verified copies are ever renamed into place: an earlier run died before publishing it.
-            if job.dry_run or sha256_of(target) == candidate.checksum:
+            if job.dry_run or sha256_file(target) == candidate.checksum:
                 return _outcome(candidate, src, ALREADY_ARCHIVED, archive_path=relative)
         try:
             stat = src.stat()
@@ -428,18 +406,18 @@ def _start(job: _Job, candidate: Candidate) -> _Outcome | _Copied:
                                                            f"({stat.st_size} bytes now, {candidate.size_bytes} then)")
         if job.dry_run:
             return _outcome(candidate, src, ARCHIVED, archive_path=relative, bytes_copied=stat.st_size)
-        _unlink_quietly(partial)
+        unlink_quietly(partial)
         copied = _copy(src, partial, job.pause, candidate.recording_id)
-        if sha256_of(partial) != candidate.checksum:
-            _unlink_quietly(partial)
-            if sha256_of(src) != candidate.checksum:
+        if sha256_file(partial) != candidate.checksum:
+            unlink_quietly(partial)
+            if sha256_file(src) != candidate.checksum:
                 reason = "the source changed since it was loaded (its checksum differs)"
             else:
                 reason = "the copy did not verify (checksum differs after copying; disk or I/O error?)"
             return _outcome(candidate, src, FAILED, reason=reason)
         return _Copied(candidate, src, partial, relative, copied)
     except OSError as exc:
-        _unlink_quietly(partial)
+        unlink_quietly(partial)
         return _outcome(candidate, src, FAILED, reason=_os_reason(exc))
 
 
@@ -449,7 +427,7 @@ def _os_reason(exc: OSError) -> str:
 
 def _flush(copied: _Copied) -> OSError | None:
     try:
-        _fsync_file(copied.partial)
+        fsync_path(copied.partial)
         return None
     except OSError as exc:
         return exc
@@ -467,7 +445,7 @@ def _place(job: _Job, group: Sequence[_Copied], flush_pool: ThreadPoolExecutor) 
         if error is None:
             flushed.append(copied)
         else:
-            _unlink_quietly(copied.partial)
+            unlink_quietly(copied.partial)
             outcomes.append(_outcome(copied.candidate, copied.source, FAILED, reason=_os_reason(error)))
     if not flushed:
         return outcomes
@@ -480,12 +458,12 @@ def _place(job: _Job, group: Sequence[_Copied], flush_pool: ThreadPoolExecutor) 
             os.replace(copied.partial, target)
             placed.append(copied)
         except OSError as exc:
-            _unlink_quietly(copied.partial)
+            unlink_quietly(copied.partial)
             outcomes.append(_outcome(copied.candidate, copied.source, FAILED, reason=_os_reason(exc)))
     failed_dirs: dict[Path, OSError] = {}
     for directory in sorted({(job.archive_root / c.relative).parent for c in placed}):
         try:
-            _fsync_dir(directory)
+            fsync_path(directory)
         except OSError as exc:  # the copies are in place and verified: the next run publishes them
             failed_dirs[directory] = exc
     for copied in placed:
@@ -727,7 +705,7 @@ def _clear_incoming(incoming: Path) -> None:
     incoming.mkdir(parents=True, exist_ok=True)
     for entry in os.scandir(incoming):
         if entry.is_file(follow_symlinks=False):
-            _unlink_quietly(Path(entry.path))
+            unlink_quietly(Path(entry.path))
 
 
 def _write_last_run(archive_root: Path, started_at: datetime, summary: ArchiveSummary) -> None:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import soundfile
 
-_CHUNK = 1 << 20
-
 MIME_TYPES = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",
@@ -31,11 +29,8 @@ class AudioFacts:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def probe(path: Path) -> AudioFacts:

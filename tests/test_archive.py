@@ -19,6 +19,7 @@ import pytest
 import soundfile
 
 from conftest import ROOT, legacy_row, write_legacy
+from dimnb.audiofiles import sha256_file
 from dimnb import access, archive
 from dimnb.demo.generate import generate
 from dimnb.directory import import_directory
@@ -51,7 +52,7 @@ def pending(stores: Stores) -> list[dict]:
 
 
 def sha(path: Path) -> str:
-    return archive.sha256_of(path)
+    return sha256_file(path)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ import duckdb
 from filelock import FileLock, Timeout
 
 from dimnb.errors import NotInitialized, StoreBusy
+from dimnb.fsutil import fsync_path, unlink_quietly
 from dimnb.store import callschema
 
 CURRENT = "CURRENT"
@@ -47,13 +48,6 @@ def generation_number(name: str) -> int | None:
     match = _GENERATION_RE.match(name)
     return int(match.group(1)) if match else None
 
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -169,11 +163,11 @@ class CallStore:
                 con.execute("CHECKPOINT")
             except BaseException:
                 con.close()
-                _unlink_quietly(target)
-                _unlink_quietly(Path(str(target) + ".wal"))
+                unlink_quietly(target)
+                unlink_quietly(Path(str(target) + ".wal"))
                 raise
             con.close()
-            _fsync_path(target)
+            fsync_path(target)
             self._publish(target.name)
             self.cleanup()
         finally:
@@ -190,10 +184,10 @@ class CallStore:
 
     def _publish(self, name: str) -> None:
         tmp = self.directory / f".{CURRENT}.{os.getpid()}.tmp"
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         os.symlink(name, tmp)
         os.replace(tmp, self.current_link)
-        _fsync_path(self.directory)
+        fsync_path(self.directory)
 
     def _generation_numbers(self) -> list[int]:
         numbers = []
@@ -209,8 +203,8 @@ class CallStore:
         for number in self._generation_numbers():
             if number > current:
                 path = self.directory / generation_name(number)
-                _unlink_quietly(path)
-                _unlink_quietly(Path(str(path) + ".wal"))
+                unlink_quietly(path)
+                unlink_quietly(Path(str(path) + ".wal"))
 
     def cleanup(self, *, keep: int = 2) -> list[str]:
         """Remove retired generations: beyond the newest ``keep`` and retired for longer than the grace period."""
@@ -228,13 +222,7 @@ class CallStore:
                 continue
             if now - retired_at >= self.grace_seconds:
                 path = self.directory / generation_name(number)
-                _unlink_quietly(path)
+                unlink_quietly(path)
                 removed.append(path.name)
         return removed
 
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass

@@ -23,6 +23,15 @@ UNAVAILABLE = "That recording is not available."
 FAILED = "Something went wrong; the details are in the server log."
 
 
+def _report(widget: Any, text: str, field: str | None) -> None:
+    """Show a message: a widget with a form marks the field too (``report_error``), others set ``message``."""
+    report = getattr(widget, "report_error", None)
+    if report is not None:
+        report(text, field)
+    else:
+        widget.message = text
+
+
 def guarded(what: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -30,10 +39,10 @@ def guarded(what: str) -> Callable[[F], F]:
             try:
                 return fn(self, *args, **kwargs)
             except DimnbError as exc:
-                self.message = str(exc)
+                _report(self, str(exc), getattr(exc, "field", None))
             except Exception:
                 log.exception("%s failed in %s", what, type(self).__name__)
-                self.message = FAILED
+                _report(self, FAILED, None)
             return None
 
         return wrapper  # type: ignore[return-value]

@@ -17,11 +17,10 @@ and names the field (``message``, ``error_field``), never a traceback.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import anywidget
@@ -31,9 +30,8 @@ from dimnb import access, model, reports, saved_filters
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.filters import PERIODS, Filters
 from dimnb.store.stores import Stores
-from dimnb.widgets._guard import FAILED, as_id
+from dimnb.widgets._guard import FAILED, as_id, guarded
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("dimnb.widgets.filter_bar")
 
@@ -48,24 +46,6 @@ _COMMON_ZONES = ("UTC", "Europe/London", "Europe/Dublin", "Europe/Paris", "Europ
                  "Australia/Sydney")
 
 
-def guarded(what: str) -> Callable[[F], F]:
-    """Like ``_guard.guarded``, and a DimnbError also names its field (the form marks it)."""
-
-    def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(self: FilterBar, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, *args, **kwargs)
-            except DimnbError as exc:
-                self._say(str(exc), "error", getattr(exc, "field", None) or "")
-            except Exception:
-                log.exception("%s failed in the filter bar", what)
-                self._say(FAILED, "error")
-            return None
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def _local(moment: Any, zone: str) -> str:
@@ -321,7 +301,7 @@ class FilterBar(anywidget.AnyWidget):
                 self._say(str(exc), "error")
             except Exception:
                 log.exception("a filter-change callback failed")
-                self._say("Something went wrong; the details are in the server log.", "error")
+                self._say(FAILED, "error")
         return checked
 
     def _show_form(self, filters: Filters) -> None:
@@ -329,6 +309,10 @@ class FilterBar(anywidget.AnyWidget):
         self.summary = filters.describe()
         self.selected_saved = self._selected
         self.revision += 1
+
+    def report_error(self, text: str, field: str | None) -> None:
+        """How ``guarded`` shows an error here: the message, and the field it names marked invalid."""
+        self._say(text, "error", field or "")
 
     def _say(self, text: str, kind: str, field: str = "") -> None:
         self.message, self.message_kind, self.error_field = text, kind if text else "", field if text else ""
