@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import pbx_recordings, pbxcsv
+from dimnb.ingest import pbx_recordings, pbxcsv, staging
 from dimnb.ingest.loader import LoadSummary, Unit, run_units
 from dimnb.store.stores import Stores
 
@@ -146,8 +146,14 @@ def _q(name: str) -> str:
 
 
 def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
-    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged."""
+    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged.
+
+    The staged segments are a view on what the read left (the merge reads them once): it is dropped when the
+    next file is staged.
+    """
     pbxcsv.limit_memory(con)
+    pbxcsv.drop_legs(con)
+    pbxcsv.drop_typed(con, "_fs")
     columns = set(plan.columns)
 
     def v(name: str) -> str:
@@ -156,9 +162,9 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     def exact(kind: str) -> str:
         return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"
 
-    def typed(source: str, carry: str, raw_text: str) -> str:
+    def typed(source: str) -> str:
         inner = f"""
-            SELECT filename, {carry},
+            SELECT filename,
                 {v('start_stamp')} AS start_text, {v('answer_stamp')} AS answer_text, {v('end_stamp')} AS end_text,
                 {exact('start')} AS start_exact, {exact('answer')} AS answer_exact, {exact('end')} AS end_exact,
                 TRY_CAST({v('duration')} AS DOUBLE) AS duration_s, TRY_CAST({v('billsec')} AS DOUBLE) AS billsec_s,
@@ -176,7 +182,6 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         return f"""
             SELECT filename, uuid AS key, uuid, bleg_uuid,
                 CASE WHEN uuid IS NULL THEN 'no uuid' ELSE time_problem END AS reason,
-                CASE WHEN uuid IS NULL OR time_problem IS NOT NULL THEN {raw_text} END AS raw_text,
                 t_start, t_answer, t_end, start_local, {pbxcsv.time_quality_sql()} AS time_quality,
                 cid_name, cid_number, destination, context, hangup_cause, app, recordingfile,
                 false AS repeated
@@ -188,10 +193,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     if rows.rescued_encoding:
         notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
                      "they are loaded with those bytes shown as \\xNN")
-    pbxcsv.quarantine_bad_calls(
-        con, rows, "uuid",
-        lambda lines: pbxcsv.raw_lines(con, file, plan.columns, lines, skip=plan.skip, delimiter=plan.delimiter),
-    )
+    pbxcsv.quarantine_bad_calls(con, rows, "uuid", file, plan.delimiter)
     # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
     con.execute(
         f"""
@@ -224,7 +226,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _legs AS
-        SELECT filename AS file, line, key, CASE WHEN uuid = key THEN 0 ELSE 1 END AS rank, 0 AS leg_order,
+        SELECT _rowid AS rid, filename AS file, line, key, CASE WHEN uuid = key THEN 0 ELSE 1 END AS rank, 0 AS leg_order,
             hash(uuid) AS row_hash, uuid AS source_id,
             t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
             cid_number AS from_party, from_type, CASE WHEN from_type = 'extension' THEN cid_number END AS from_ext,
@@ -253,15 +255,13 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         )
         """
     )
-    pbxcsv.order_legs(con)
-    rows.drop(con)
+    pbxcsv.order_legs(con, staging.next_call_id(con))
     pbxcsv.stage_legs(con)
     staged = pbx_recordings.stage(
         con, system="freeswitch", root=options.recordings,
         pattern=pbx_recordings.compile_pattern(options.recording_pattern), zone=options.zone, notes=notes,
         progress=options.progress,
     )
-    pbxcsv.drop_legs(con)
     return staged
 
 
