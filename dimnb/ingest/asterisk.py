@@ -317,7 +317,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         return f"nullif({_q(name)}, '')"
 
     def t(name: str) -> str:
-        return f"nullif(trim({_q(name)}), '')"
+        return pbxcsv.trimmed(_q(name))
 
     def typed(source: str) -> str:
         inner = f"""
@@ -417,15 +417,16 @@ def _join_local_halves(con: duckdb.DuckDBPyConnection, table: str) -> None:
     ).fetchone()[0]
     if not has_local:
         return
-    con.execute(
-        f"""
-        UPDATE {table} b SET key = a.key
-        FROM (SELECT local_dstchannel AS base, key, t_start, t_end
-              FROM {table} WHERE local_dstchannel IS NOT NULL AND t_start IS NOT NULL) a
-        WHERE b.local_channel = a.base AND NOT b.has_linkedid
-          AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
-        """
-    )
+    if con.execute(f"SELECT count(*) FROM {table} WHERE local_channel IS NOT NULL AND NOT has_linkedid").fetchone()[0]:
+        con.execute(
+            f"""
+            UPDATE {table} b SET key = a.key
+            FROM (SELECT local_dstchannel AS base, key, t_start, t_end
+                  FROM {table} WHERE local_dstchannel IS NOT NULL AND t_start IS NOT NULL) a
+            WHERE b.local_channel = a.base AND NOT b.has_linkedid
+              AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
+            """
+        )
     con.execute(
         f"""
         UPDATE {table} a SET local_half_present = true

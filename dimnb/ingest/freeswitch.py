@@ -157,7 +157,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     columns = set(plan.columns)
 
     def v(name: str) -> str:
-        return f"nullif(trim({_q(name)}), '')"
+        return pbxcsv.trimmed(_q(name))
 
     def exact(kind: str) -> str:
         return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"

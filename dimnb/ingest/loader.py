@@ -160,10 +160,13 @@ def _record_loads(
         rows, added = merge.per_file.get(name, (0, 0))
         q = quarantined.get(name, 0)
         duplicates = rows - added
-        # Several input rows per call (Asterisk legs): count rows, not calls.
+        # Several input rows per call (Asterisk legs): count rows, not calls. Every row of a call the merge
+        # dropped is a duplicate; when it dropped none, no join is needed to find them.
         per_row = con.execute(
             "SELECT sum(r.rows), sum(CASE WHEN n.key IS NULL THEN r.rows ELSE r.duplicate_rows END) "
-            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f",
+            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f"
+            if merge.duplicates else
+            "SELECT sum(rows), sum(duplicate_rows) FROM stg_call_rows WHERE source_file = $f",
             {"f": name},
         ).fetchone()
         if per_row[0] is not None:

@@ -182,6 +182,17 @@ def physical_columns(columns: Sequence[str]) -> list[str]:
     return [c if c != "_" else f"_skip{i}" for i, c in enumerate(columns)]
 
 
+# What trim() strips: the Unicode space separators (category Zs).
+_SPACES = ", ".join(str(c) for c in (32, 160, 5760, *range(8192, 8203), 8239, 8287, 12288))
+
+
+def trimmed(expr: str) -> str:
+    """``nullif(trim(expr), '')``; only a value that begins or ends with a space is trimmed (trim costs twice
+    this test, and field values rarely have spaces to trim)."""
+    return (f"CASE WHEN ascii({expr}) IN ({_SPACES}) OR ascii(right({expr}, 1)) IN ({_SPACES}) "
+            f"THEN nullif(trim({expr}), '') ELSE nullif({expr}, '') END")
+
+
 # ------------------------------------------------------------------------------------------ reading
 
 
