@@ -162,6 +162,9 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     def exact(kind: str) -> str:
         return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"
 
+    external = pbxcsv.EXTERNAL_NUMBER_RE
+    token = pbxcsv.EXTENSION_TOKEN_RE
+
     def typed(source: str) -> str:
         inner = f"""
             SELECT filename,
@@ -183,46 +186,51 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
             SELECT filename, uuid AS key, uuid, bleg_uuid,
                 CASE WHEN uuid IS NULL THEN 'no uuid' ELSE time_problem END AS reason,
                 t_start, t_answer, t_end, start_local, {pbxcsv.time_quality_sql()} AS time_quality,
-                cid_name, cid_number, destination, context, hangup_cause, app, recordingfile,
-                false AS repeated
+                cid_name, cid_number, destination, hangup_cause, recordingfile,
+                CASE WHEN context = 'public' OR coalesce(regexp_full_match(cid_number, '{external}'), false)
+                         THEN 'external'
+                     WHEN coalesce(regexp_full_match(cid_number, '{token}'), false) THEN 'extension'
+                     ELSE 'other' END AS from_type,
+                CASE WHEN app LIKE '%conference%' THEN 'conference'
+                     WHEN app = 'voicemail' THEN 'voicemail'
+                     WHEN coalesce(regexp_full_match(destination, '{external}'), false) THEN 'external'
+                     WHEN coalesce(regexp_full_match(destination, '{token}'), false) THEN 'extension'
+                     ELSE 'other' END AS to_type,
+                list_contains($failure_causes, hangup_cause) AS failure,
+                false AS repeated, true AS is_segment
             FROM ({timed})
         """
 
-    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed, pbxcsv.time_params(options.zone),
+    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed,
+                             {**pbxcsv.time_params(options.zone), "failure_causes": FAILURE_CAUSES},
                              skip=plan.skip, delimiter=plan.delimiter, name="_fs")
     if rows.rescued_encoding:
         notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
                      "they are loaded with those bytes shown as \\xNN")
     pbxcsv.quarantine_bad_calls(con, rows, "uuid", file, plan.delimiter)
     # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
-    con.execute(
+    repeated = con.execute(
         f"""
         UPDATE {rows.table} SET repeated = true
         WHERE rowid IN (SELECT _rowid FROM {rows.view}
                         QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY line) > 1)
         """
-    )
-    differing = con.execute(
-        f"""
-        SELECT count(*), min(line) FROM (
-            SELECT uuid, min(line) AS line FROM {rows.view} GROUP BY uuid
-            HAVING count(*) > 1 AND count(DISTINCT (cid_name, cid_number, destination, t_start, t_answer, t_end,
-                                                    hangup_cause, bleg_uuid)) > 1)
-        """
-    ).fetchone()
-    if differing[0]:
-        notes.append(f"{Path(file).name}: {differing[0]} uuid(s) appear on several rows that differ "
-                     f"(first at line {differing[1]}); the first row of each is loaded, the others count as duplicates")
+    ).fetchone()[0]
+    if repeated:
+        _note_differing_repeats(con, rows.view, notes, Path(file).name)
     _join_legs(con, rows.table)
-    con.execute(
-        f"""
-        INSERT INTO stg_call_rows
-        SELECT filename, key, count(*), count(*) FROM {rows.table} WHERE repeated GROUP BY filename, key
-        """
-    )
-    con.execute(f"DELETE FROM {rows.table} WHERE repeated")
-    external = pbxcsv.EXTERNAL_NUMBER_RE
-    token = pbxcsv.EXTENSION_TOKEN_RE
+    if repeated:
+        con.execute(
+            f"""
+            INSERT INTO stg_call_rows
+            SELECT filename, key, count(*), count(*) FROM {rows.table} WHERE repeated GROUP BY filename, key
+            """
+        )
+        con.execute(f"DELETE FROM {rows.table} WHERE repeated")
+    # The A-leg of a call with B-legs is no segment of its own (its B-legs are); uuids are unique by now.
+    if con.execute(f"SELECT count(*) FROM {rows.table} WHERE uuid <> key").fetchone()[0]:
+        con.execute(f"UPDATE {rows.table} SET is_segment = false "
+                    f"WHERE uuid = key AND key IN (SELECT key FROM {rows.table} WHERE uuid <> key)")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _legs AS
@@ -235,24 +243,9 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
             NULL::VARCHAR AS to_name, destination AS dialled,
             CASE WHEN to_type IN ('conference', 'voicemail') THEN to_type
                  WHEN t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
-            t_answer IS NOT NULL AS answered,
-            list_contains({_list(FAILURE_CAUSES)}, hangup_cause) AS failure,
-            uuid <> key OR legs = 1 AS is_segment,
+            t_answer IS NOT NULL AS answered, failure, is_segment,
             recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
-        FROM (
-            SELECT *,
-                count(*) OVER (PARTITION BY key) AS legs,
-                CASE WHEN context = 'public' OR coalesce(regexp_full_match(cid_number, '{external}'), false)
-                         THEN 'external'
-                     WHEN coalesce(regexp_full_match(cid_number, '{token}'), false) THEN 'extension'
-                     ELSE 'other' END AS from_type,
-                CASE WHEN app LIKE '%conference%' THEN 'conference'
-                     WHEN app = 'voicemail' THEN 'voicemail'
-                     WHEN coalesce(regexp_full_match(destination, '{external}'), false) THEN 'external'
-                     WHEN coalesce(regexp_full_match(destination, '{token}'), false) THEN 'extension'
-                     ELSE 'other' END AS to_type
-            FROM {rows.view}
-        )
+        FROM {rows.view}
         """
     )
     pbxcsv.order_legs(con, staging.next_call_id(con))
@@ -265,9 +258,19 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     return staged
 
 
-def _list(values: Sequence[str]) -> str:
-    # A constant list written into a view (views cannot hold parameters); the values are our own vocabulary.
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+def _note_differing_repeats(con: duckdb.DuckDBPyConnection, view: str, notes: list[str], name: str) -> None:
+    """Say so when rows repeating a uuid differ (the first is loaded, as for identical repeats)."""
+    differing = con.execute(
+        f"""
+        SELECT count(*), min(line) FROM (
+            SELECT uuid, min(line) AS line FROM {view} GROUP BY uuid
+            HAVING count(*) > 1 AND count(DISTINCT (cid_name, cid_number, destination, t_start, t_answer, t_end,
+                                                    hangup_cause, bleg_uuid)) > 1)
+        """
+    ).fetchone()
+    if differing[0]:
+        notes.append(f"{name}: {differing[0]} uuid(s) appear on several rows that differ "
+                     f"(first at line {differing[1]}); the first row of each is loaded, the others count as duplicates")
 
 
 def _join_legs(con: duckdb.DuckDBPyConnection, table: str) -> None:
