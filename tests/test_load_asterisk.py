@@ -230,6 +230,22 @@ def test_trunks_named_explicitly(stores: Stores, tmp_path: Path) -> None:
         ("inbound", None, "alice-desk"), ("outbound", "alice-desk", None)]
 
 
+def test_many_trunks_with_punctuation_in_their_names(stores: Stores, tmp_path: Path) -> None:
+    rows = [
+        leg(0, src="+442079460055", dst="442079460000", channel="PJSIP/my.carrier-00000001",
+            dstchannel="PJSIP/alice-desk-00000002"),
+        leg(1, src="alice-desk", dst="0442079460066", channel="PJSIP/alice-desk-00000003",
+            dstchannel="PJSIP/b+c-00000004"),
+        # "." is no wildcard: myxcarrier is a device, not the trunk my.carrier
+        leg(2, src="myxcarrier", dst="alice-desk", channel="PJSIP/myxcarrier-00000005",
+            dstchannel="PJSIP/alice-desk-00000006"),
+    ]
+    path = write(tmp_path / "m.csv", rows, CDR_CSV_LAYOUTS["cdr_csv-21"])
+    load_asterisk(stores, [path], timezone="UTC", trunks=["t1", "t2", "t3", "t4", "my.carrier", "b+c"])
+    assert stores.calls.query("SELECT direction, from_ext, final_ext FROM calls ORDER BY start_time") == [
+        ("inbound", None, "alice-desk"), ("outbound", "alice-desk", None), ("internal", "myxcarrier", "alice-desk")]
+
+
 def test_voicemail_queue_and_ivr_legs(stores: Stores, tmp_path: Path) -> None:
     uid = "1772442600.50"
     rows = [
@@ -451,6 +467,21 @@ def test_malformed_rows_are_quarantined_with_line_and_reason(stores: Stores, tmp
     assert stores.calls.query("SELECT raw FROM quarantine WHERE line = 6")[0][0].startswith(",101,")
     assert dict(stores.calls.query("SELECT source_id, source_line FROM calls"))[str(good[3]["linkedid"])] == 9
     assert "9 rows: 4 calls loaded, 0 duplicates skipped, 5 quarantined" in "\n".join(summary.lines())
+
+
+def test_line_numbers_hold_in_a_file_read_in_parallel(stores: Stores, tmp_path: Path) -> None:
+    # 40,000 rows (12 MB): DuckDB reads the file in parallel parts, and a read that lost their order
+    # would give every row, call and quarantined line the wrong line number.
+    layout = CDR_CSV_LAYOUTS["cdr_csv-21"]
+    rows = [leg(i, base=T0 - timedelta(days=30)) for i in range(40_000)]
+    rows[35_000]["start"] = "yesterday"
+    path = write(tmp_path / "Master.csv", rows, layout)
+    summary = load_asterisk(stores, [path], timezone="UTC")
+    assert summary.total("calls_added") == 39_999 and summary.total("quarantined") == 1
+    lines = dict(stores.calls.query("SELECT source_id, source_line FROM calls"))
+    assert all(lines[str(rows[n]["linkedid"])] == n + 1 for n in (0, 1, 19_999, 20_000, 34_999, 39_999))
+    q = stores.calls.query("SELECT line, reason, raw FROM quarantine")
+    assert q == [(35_001, "start 'yesterday' is not a time", ",".join(str(rows[35_000][c]) for c in layout))]
 
 
 def test_a_file_in_no_known_layout_asks_for_columns(stores: Stores, tmp_path: Path) -> None:

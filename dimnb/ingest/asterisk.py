@@ -42,7 +42,7 @@ from pathlib import Path
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import pbx_recordings, pbxcsv
+from dimnb.ingest import pbx_recordings, pbxcsv, staging
 from dimnb.ingest.loader import LoadSummary, Unit, run_units
 from dimnb.store.stores import Stores
 
@@ -74,6 +74,8 @@ DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
 AMAFLAGS = {"DOCUMENTATION", "BILLING", "BILL", "OMIT", "IGNORE", "DEFAULT", "UNKNOWN", ""}
 # Channel technologies whose name carries the device's endpoint (PJSIP/101-0000002a). DAHDI/1-1 names a port.
 DEVICE_TECHS = ["SIP", "PJSIP", "IAX2", "SCCP", "SKINNY", "MGCP", "UNISTIM", "MOTIF", "OOH323", "H323", "WEBRTC"]
+# A channel of one of them, whatever the case (a regex: an IN list on upper(split_part(...)) costs 3x more).
+DEVICE_RE = "^(?i:" + "|".join(DEVICE_TECHS) + ")/"
 
 DEFAULT_RECORDING_PATTERN = "*{uniqueid}.*"
 
@@ -219,21 +221,33 @@ class Options:
     progress: bool = False
 
 
+def trunk_regex(trunks: Sequence[str]) -> str:
+    """A regex matching exactly the names ``trunks`` (every character but letters and digits written as
+    ``\\x{..}``). A list lookup of five names or more would run as a join, which loses the rows' order."""
+    def literal(name: str) -> str:
+        return "".join(c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):X}}}" for c in name)
+
+    return "(?:" + "|".join(literal(t) for t in trunks) + ")"
+
+
 def _party_sql(source: str, has_trunks: bool) -> str:
     """Both sides of each leg, from channel/src (party A) and dstchannel/dst (party B), over ``source``.
 
-    Uses ``$device_techs`` (and ``$trunks`` when given).
+    Uses ``$device_re`` (``DEVICE_RE``) and ``$trunk_re`` (``trunk_regex``) when trunks are given.
     """
     ext_num = pbxcsv.EXTENSION_NUMBER_RE
     external = pbxcsv.EXTERNAL_NUMBER_RE
     token = pbxcsv.EXTENSION_TOKEN_RE
-    # PJSIP/101-0000002a -> 101: drop the hex counter after the last '-' (string functions: regexes cost 5x more)
-    endpoint = ("nullif(CASE WHEN split_part({0}, '/', 2) LIKE '%-%' "
-                "THEN rtrim(rtrim(split_part({0}, '/', 2), '0123456789abcdefABCDEF'), '-') "
-                "ELSE split_part({0}, '/', 2) END, '')")
+    # PJSIP/101-0000002a -> 101: the hex counter and the '-'s before it dropped, as rtrim(rtrim(name, <hex
+    # digits>), '-') would (rtrim with a set of characters costs several times a regex). A name whose last '-'
+    # is followed by hex digits only (every channel Asterisk makes) needs one regex that stops at a '-'; any
+    # other name with a '-' takes the exact one, which tries every position and costs 3x more.
+    def endpoint(name: str, cut: str) -> str:
+        return (f"nullif(CASE WHEN strlen({cut}) < strlen({name}) OR NOT contains({name}, '-') THEN {cut} "
+                f"ELSE regexp_replace({name}, '-*[0-9a-fA-F]*$', '') END, '')")
 
     def is_trunk(ep: str) -> str:
-        return f"list_contains($trunks, {ep})"
+        return f"regexp_full_match({ep}, $trunk_re)"
 
     from_trunk = (f"WHEN f_ep IS NOT NULL THEN {is_trunk('f_ep')}" if has_trunks
                   else f"WHEN f_ep IS NOT NULL AND regexp_full_match(f_ep, '{ext_num}') THEN false")
@@ -273,12 +287,20 @@ def _party_sql(source: str, has_trunks: bool) -> str:
                     CASE WHEN dstchannel LIKE 'Local/%' THEN regexp_extract(dstchannel, '^Local/([^@;]+)', 1)
                          ELSE dst END AS t_num
                 FROM (
-                    SELECT *,
-                        CASE WHEN list_contains($device_techs, upper(split_part(channel, '/', 1)))
-                             THEN {endpoint.format('channel')} END AS f_ep,
-                        CASE WHEN list_contains($device_techs, upper(split_part(dstchannel, '/', 1)))
-                             THEN {endpoint.format('dstchannel')} END AS t_ep
-                    FROM ({source})
+                    SELECT *, {endpoint('f_name', 'f_cut')} AS f_ep, {endpoint('t_name', 't_cut')} AS t_ep
+                    FROM (
+                        SELECT *, regexp_replace(f_name, '-+[0-9a-fA-F]*$', '') AS f_cut,
+                            regexp_replace(t_name, '-+[0-9a-fA-F]*$', '') AS t_cut
+                        FROM (
+                            -- a device's name: what follows TECH/
+                            SELECT *,
+                                CASE WHEN regexp_matches(channel, $device_re) THEN split_part(channel, '/', 2) END
+                                    AS f_name,
+                                CASE WHEN regexp_matches(dstchannel, $device_re) THEN split_part(dstchannel, '/', 2) END
+                                    AS t_name
+                            FROM ({source})
+                        )
+                    )
                 )
             )
         )
@@ -286,23 +308,29 @@ def _party_sql(source: str, has_trunks: bool) -> str:
 
 
 def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
-    """Read one Asterisk CDR file into the staging tables; link its recordings. Returns recordings staged."""
+    """Read one Asterisk CDR file into the staging tables; link its recordings. Returns recordings staged.
+
+    The staged segments are a view on what the read left (the merge reads them once): it is dropped when the
+    next file is staged.
+    """
     pbxcsv.limit_memory(con)
+    pbxcsv.drop_legs(con)
+    pbxcsv.drop_typed(con, "_ast")
     columns = set(plan.columns) | {c for w in plan.widths.values() for c in w}
-    params: dict[str, object] = {**pbxcsv.time_params(options.zone), "device_techs": DEVICE_TECHS}
+    params: dict[str, object] = {**pbxcsv.time_params(options.zone), "device_re": DEVICE_RE}
     if options.trunks:
-        params["trunks"] = options.trunks
+        params["trunk_re"] = trunk_regex(options.trunks)
 
     def v(name: str) -> str:
         # Asterisk pads nothing; trimming every field would cost a fifth of the load.
         return f"nullif({_q(name)}, '')"
 
     def t(name: str) -> str:
-        return f"nullif(trim({_q(name)}), '')"
+        return pbxcsv.trimmed(_q(name))
 
-    def typed(source: str, carry: str, raw_text: str) -> str:
+    def typed(source: str) -> str:
         inner = f"""
-            SELECT filename, {carry},
+            SELECT filename,
                 coalesce({t('start')}, {t('calldate')}) AS start_text,
                 {t('answer')} AS answer_text, {t('end')} AS end_text,
                 NULL::TIMESTAMPTZ AS start_exact, NULL::TIMESTAMPTZ AS answer_exact, NULL::TIMESTAMPTZ AS end_exact,
@@ -324,15 +352,19 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                                     answer_name="answer", end_name="end", has_answer="answer" in columns)
         return f"""
             SELECT filename, key, time_problem AS reason,
-                CASE WHEN time_problem IS NOT NULL THEN {raw_text} END AS raw_text,
                 -- kept for the Local-channel join and the time zone check
-                channel, dstchannel, linkedid, uniqueid, start_local, t_start, t_end,
+                linkedid IS NOT NULL AS has_linkedid, uniqueid, start_local, t_start, t_end,
+                CASE WHEN channel LIKE 'Local/%' THEN regexp_replace(channel, ';[0-9]+$', '') END AS local_channel,
+                CASE WHEN dstchannel LIKE 'Local/%' THEN regexp_replace(dstchannel, ';[0-9]+$', '') END
+                    AS local_dstchannel,
                 coalesce(sequence, 0) AS leg_order,
                 hash(start_text, end_text, disposition, channel, dstchannel, app, uniqueid, sequence) AS row_hash,
                 t_answer, {pbxcsv.time_quality_sql()} AS time_quality,
                 CASE WHEN from_type = 'extension' THEN coalesce(src, from_ext) ELSE src END AS from_party,
                 from_type, from_ext,
-                coalesce(cnam, CASE WHEN clid LIKE '%<%' THEN nullif(trim(split_part(clid, '<', 1), ' "'), '') END)
+                -- "Name" <number>: the name (trim with a set of characters is slow: only for other forms)
+                coalesce(cnam, CASE WHEN regexp_matches(clid, '^"[^" <]([^"<]*[^" <])?" <') THEN split_part(clid, '"', 2)
+                                    WHEN contains(clid, '<') THEN nullif(trim(split_part(clid, '<', 1), ' "'), '') END)
                     AS from_name,
                 CASE WHEN to_type = 'extension' THEN coalesce(to_ext, t_num)
                      WHEN to_type IN ('conference', 'queue', 'voicemail')
@@ -354,24 +386,20 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                      "they are loaded with those bytes shown as \\xNN")
     _check_zone_against_uniqueids(con, rows.table, options.zone, notes, Path(file).name)
     _join_local_halves(con, rows.table)
-    pbxcsv.quarantine_bad_calls(
-        con, rows, "linkedid" if "linkedid" in columns else "call",
-        lambda lines: pbxcsv.raw_lines(con, file, plan.columns, lines, skip=plan.skip, delimiter=plan.delimiter),
-    )
+    pbxcsv.quarantine_bad_calls(con, rows, "linkedid" if "linkedid" in columns else "call", file, plan.delimiter)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _legs AS
-        SELECT filename AS file, line, key, 0 AS rank, leg_order, row_hash, uniqueid AS source_id,
+        SELECT _rowid AS rid, filename AS file, line, key, 0 AS rank, leg_order, row_hash, uniqueid AS source_id,
             t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
             from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, dialled,
             kind, answered, failure,
-            NOT (dstchannel LIKE 'Local/%' AND coalesce(local_half_present, false)) AS is_segment,
+            NOT (local_dstchannel IS NOT NULL AND coalesce(local_half_present, false)) AS is_segment,
             recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
         FROM {rows.view}
         """
     )
-    pbxcsv.order_legs(con)
-    rows.drop(con)
+    pbxcsv.order_legs(con, staging.next_call_id(con))
     pbxcsv.stage_legs(con)
     root = options.recordings
     if root is None and (Path(file).parent / "monitor").is_dir():
@@ -380,7 +408,6 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         con, system="asterisk", root=root, pattern=pbx_recordings.compile_pattern(options.recording_pattern),
         zone=options.zone, notes=notes, progress=options.progress,
     )
-    pbxcsv.drop_legs(con)
     return staged
 
 
@@ -395,26 +422,25 @@ def _join_local_halves(con: duckdb.DuckDBPyConnection, table: str) -> None:
     of the row that dialled it (the same Local channel, while that row ran).
     """
     has_local = con.execute(
-        f"SELECT count(*) FROM {table} WHERE dstchannel LIKE 'Local/%' OR channel LIKE 'Local/%'"
+        f"SELECT count(*) FROM {table} WHERE local_dstchannel IS NOT NULL OR local_channel IS NOT NULL"
     ).fetchone()[0]
     if not has_local:
         return
-    con.execute(
-        f"""
-        UPDATE {table} b SET key = a.key
-        FROM (SELECT regexp_replace(dstchannel, ';[0-9]+$', '') AS base, key, t_start, t_end
-              FROM {table} WHERE dstchannel LIKE 'Local/%' AND t_start IS NOT NULL) a
-        WHERE b.channel LIKE 'Local/%' AND b.linkedid IS NULL
-          AND regexp_replace(b.channel, ';[0-9]+$', '') = a.base
-          AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
-        """
-    )
+    if con.execute(f"SELECT count(*) FROM {table} WHERE local_channel IS NOT NULL AND NOT has_linkedid").fetchone()[0]:
+        con.execute(
+            f"""
+            UPDATE {table} b SET key = a.key
+            FROM (SELECT local_dstchannel AS base, key, t_start, t_end
+                  FROM {table} WHERE local_dstchannel IS NOT NULL AND t_start IS NOT NULL) a
+            WHERE b.local_channel = a.base AND NOT b.has_linkedid
+              AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
+            """
+        )
     con.execute(
         f"""
         UPDATE {table} a SET local_half_present = true
-        FROM (SELECT DISTINCT key, regexp_replace(channel, ';[0-9]+$', '') AS base
-              FROM {table} WHERE channel LIKE 'Local/%') h
-        WHERE a.dstchannel LIKE 'Local/%' AND h.key = a.key AND h.base = regexp_replace(a.dstchannel, ';[0-9]+$', '')
+        FROM (SELECT DISTINCT key, local_channel AS base FROM {table} WHERE local_channel IS NOT NULL) h
+        WHERE h.key = a.key AND h.base = a.local_dstchannel
         """
     )
 

@@ -91,14 +91,11 @@ def read_csv_into(
         f"store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}', strict_mode = false, "
         f"null_padding = false)"
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        {query.replace("{csv}", csv)}
-        """,
-        {**params, "csv_files": list(files), "csv_skip": skip, "csv_delim": delimiter, "csv_quote": quote,
-         "csv_escape": escape, "csv_encoding": encoding},
-    )
+    create = f"CREATE OR REPLACE TEMP TABLE {table} AS {query.replace('{csv}', csv)}"
+    bound = {**params, "csv_files": list(files), "csv_skip": skip, "csv_delim": delimiter, "csv_quote": quote,
+             "csv_escape": escape, "csv_encoding": encoding}
+    _check_keeps_order(con, create, bound)
+    con.execute(create, bound)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {rej_table} AS
@@ -141,6 +138,14 @@ def read_csv_into(
     for t in (rej, scan):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return RawTable(table, files_table, line_sql, rows, rejected)
+
+
+def _check_keeps_order(con: duckdb.DuckDBPyConnection, create: str, params: dict[str, Any]) -> None:
+    """Refuse a read whose plan has a join: DuckDB may then insert the rows out of the files' order, and every
+    row's line would be wrong. (DuckDB runs a long IN list, or list_contains on a parameter, as a join.)"""
+    plan = "".join(str(row[1]) for row in con.execute("EXPLAIN " + create, params).fetchall())
+    if "JOIN" in plan.upper():
+        raise RuntimeError("a CSV read must be a projection of the file (no join, no long IN list): " + create[:200])
 
 
 def fill_raw_lines(con: duckdb.DuckDBPyConnection) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import pbx_recordings, pbxcsv
+from dimnb.ingest import pbx_recordings, pbxcsv, staging
 from dimnb.ingest.loader import LoadSummary, Unit, run_units
 from dimnb.store.stores import Stores
 
@@ -57,6 +57,8 @@ FAILURE_CAUSES = [
     "MANDATORY_IE_MISSING", "BEARERCAPABILITY_NOTAVAIL", "OUTGOING_CALL_BARRED", "INCOMING_CALL_BARRED",
     "NUMBER_CHANGED", "CHAN_NOT_IMPLEMENTED",
 ]
+# The same as one regex (a list lookup in a read would run as a join, which loses the rows' order).
+FAILURE_RE = "|".join(FAILURE_CAUSES)
 DEFAULT_RECORDING_PATTERN = "*{uuid}*"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -146,19 +148,28 @@ def _q(name: str) -> str:
 
 
 def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
-    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged."""
+    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged.
+
+    The staged segments are a view on what the read left (the merge reads them once): it is dropped when the
+    next file is staged.
+    """
     pbxcsv.limit_memory(con)
+    pbxcsv.drop_legs(con)
+    pbxcsv.drop_typed(con, "_fs")
     columns = set(plan.columns)
 
     def v(name: str) -> str:
-        return f"nullif(trim({_q(name)}), '')"
+        return pbxcsv.trimmed(_q(name))
 
     def exact(kind: str) -> str:
         return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"
 
-    def typed(source: str, carry: str, raw_text: str) -> str:
+    external = pbxcsv.EXTERNAL_NUMBER_RE
+    token = pbxcsv.EXTENSION_TOKEN_RE
+
+    def typed(source: str) -> str:
         inner = f"""
-            SELECT filename, {carry},
+            SELECT filename,
                 {v('start_stamp')} AS start_text, {v('answer_stamp')} AS answer_text, {v('end_stamp')} AS end_text,
                 {exact('start')} AS start_exact, {exact('answer')} AS answer_exact, {exact('end')} AS end_exact,
                 TRY_CAST({v('duration')} AS DOUBLE) AS duration_s, TRY_CAST({v('billsec')} AS DOUBLE) AS billsec_s,
@@ -176,70 +187,8 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         return f"""
             SELECT filename, uuid AS key, uuid, bleg_uuid,
                 CASE WHEN uuid IS NULL THEN 'no uuid' ELSE time_problem END AS reason,
-                CASE WHEN uuid IS NULL OR time_problem IS NOT NULL THEN {raw_text} END AS raw_text,
                 t_start, t_answer, t_end, start_local, {pbxcsv.time_quality_sql()} AS time_quality,
-                cid_name, cid_number, destination, context, hangup_cause, app, recordingfile,
-                false AS repeated
-            FROM ({timed})
-        """
-
-    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed, pbxcsv.time_params(options.zone),
-                             skip=plan.skip, delimiter=plan.delimiter, name="_fs")
-    if rows.rescued_encoding:
-        notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
-                     "they are loaded with those bytes shown as \\xNN")
-    pbxcsv.quarantine_bad_calls(
-        con, rows, "uuid",
-        lambda lines: pbxcsv.raw_lines(con, file, plan.columns, lines, skip=plan.skip, delimiter=plan.delimiter),
-    )
-    # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
-    con.execute(
-        f"""
-        UPDATE {rows.table} SET repeated = true
-        WHERE rowid IN (SELECT _rowid FROM {rows.view}
-                        QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY line) > 1)
-        """
-    )
-    differing = con.execute(
-        f"""
-        SELECT count(*), min(line) FROM (
-            SELECT uuid, min(line) AS line FROM {rows.view} GROUP BY uuid
-            HAVING count(*) > 1 AND count(DISTINCT (cid_name, cid_number, destination, t_start, t_answer, t_end,
-                                                    hangup_cause, bleg_uuid)) > 1)
-        """
-    ).fetchone()
-    if differing[0]:
-        notes.append(f"{Path(file).name}: {differing[0]} uuid(s) appear on several rows that differ "
-                     f"(first at line {differing[1]}); the first row of each is loaded, the others count as duplicates")
-    _join_legs(con, rows.table)
-    con.execute(
-        f"""
-        INSERT INTO stg_call_rows
-        SELECT filename, key, count(*), count(*) FROM {rows.table} WHERE repeated GROUP BY filename, key
-        """
-    )
-    con.execute(f"DELETE FROM {rows.table} WHERE repeated")
-    external = pbxcsv.EXTERNAL_NUMBER_RE
-    token = pbxcsv.EXTENSION_TOKEN_RE
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW _legs AS
-        SELECT filename AS file, line, key, CASE WHEN uuid = key THEN 0 ELSE 1 END AS rank, 0 AS leg_order,
-            hash(uuid) AS row_hash, uuid AS source_id,
-            t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
-            cid_number AS from_party, from_type, CASE WHEN from_type = 'extension' THEN cid_number END AS from_ext,
-            cid_name AS from_name,
-            destination AS to_party, to_type, CASE WHEN to_type = 'extension' THEN destination END AS to_ext,
-            NULL::VARCHAR AS to_name, destination AS dialled,
-            CASE WHEN to_type IN ('conference', 'voicemail') THEN to_type
-                 WHEN t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
-            t_answer IS NOT NULL AS answered,
-            list_contains({_list(FAILURE_CAUSES)}, hangup_cause) AS failure,
-            uuid <> key OR legs = 1 AS is_segment,
-            recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
-        FROM (
-            SELECT *,
-                count(*) OVER (PARTITION BY key) AS legs,
+                cid_name, cid_number, destination, hangup_cause, recordingfile,
                 CASE WHEN context = 'public' OR coalesce(regexp_full_match(cid_number, '{external}'), false)
                          THEN 'external'
                      WHEN coalesce(regexp_full_match(cid_number, '{token}'), false) THEN 'extension'
@@ -248,26 +197,82 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                      WHEN app = 'voicemail' THEN 'voicemail'
                      WHEN coalesce(regexp_full_match(destination, '{external}'), false) THEN 'external'
                      WHEN coalesce(regexp_full_match(destination, '{token}'), false) THEN 'extension'
-                     ELSE 'other' END AS to_type
-            FROM {rows.view}
+                     ELSE 'other' END AS to_type,
+                regexp_full_match(hangup_cause, $failure_re) AS failure,
+                false AS repeated, true AS is_segment
+            FROM ({timed})
+        """
+
+    rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed,
+                             {**pbxcsv.time_params(options.zone), "failure_re": FAILURE_RE},
+                             skip=plan.skip, delimiter=plan.delimiter, name="_fs")
+    if rows.rescued_encoding:
+        notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
+                     "they are loaded with those bytes shown as \\xNN")
+    pbxcsv.quarantine_bad_calls(con, rows, "uuid", file, plan.delimiter)
+    # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
+    repeated = con.execute(
+        f"""
+        UPDATE {rows.table} SET repeated = true
+        WHERE rowid IN (SELECT _rowid FROM {rows.view}
+                        QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY line) > 1)
+        """
+    ).fetchone()[0]
+    if repeated:
+        _note_differing_repeats(con, rows.view, notes, Path(file).name)
+    _join_legs(con, rows.table)
+    if repeated:
+        con.execute(
+            f"""
+            INSERT INTO stg_call_rows
+            SELECT filename, key, count(*), count(*) FROM {rows.table} WHERE repeated GROUP BY filename, key
+            """
         )
+        con.execute(f"DELETE FROM {rows.table} WHERE repeated")
+    # The A-leg of a call with B-legs is no segment of its own (its B-legs are); uuids are unique by now.
+    if con.execute(f"SELECT count(*) FROM {rows.table} WHERE uuid <> key").fetchone()[0]:
+        con.execute(f"UPDATE {rows.table} SET is_segment = false "
+                    f"WHERE uuid = key AND key IN (SELECT key FROM {rows.table} WHERE uuid <> key)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW _legs AS
+        SELECT _rowid AS rid, filename AS file, line, key, CASE WHEN uuid = key THEN 0 ELSE 1 END AS rank, 0 AS leg_order,
+            hash(uuid) AS row_hash, uuid AS source_id,
+            t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
+            cid_number AS from_party, from_type, CASE WHEN from_type = 'extension' THEN cid_number END AS from_ext,
+            cid_name AS from_name,
+            destination AS to_party, to_type, CASE WHEN to_type = 'extension' THEN destination END AS to_ext,
+            NULL::VARCHAR AS to_name, destination AS dialled,
+            CASE WHEN to_type IN ('conference', 'voicemail') THEN to_type
+                 WHEN t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
+            t_answer IS NOT NULL AS answered, failure, is_segment,
+            recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
+        FROM {rows.view}
         """
     )
-    pbxcsv.order_legs(con)
-    rows.drop(con)
+    pbxcsv.order_legs(con, staging.next_call_id(con))
     pbxcsv.stage_legs(con)
     staged = pbx_recordings.stage(
         con, system="freeswitch", root=options.recordings,
         pattern=pbx_recordings.compile_pattern(options.recording_pattern), zone=options.zone, notes=notes,
         progress=options.progress,
     )
-    pbxcsv.drop_legs(con)
     return staged
 
 
-def _list(values: Sequence[str]) -> str:
-    # A constant list written into a view (views cannot hold parameters); the values are our own vocabulary.
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+def _note_differing_repeats(con: duckdb.DuckDBPyConnection, view: str, notes: list[str], name: str) -> None:
+    """Say so when rows repeating a uuid differ (the first is loaded, as for identical repeats)."""
+    differing = con.execute(
+        f"""
+        SELECT count(*), min(line) FROM (
+            SELECT uuid, min(line) AS line FROM {view} GROUP BY uuid
+            HAVING count(*) > 1 AND count(DISTINCT (cid_name, cid_number, destination, t_start, t_answer, t_end,
+                                                    hangup_cause, bleg_uuid)) > 1)
+        """
+    ).fetchone()
+    if differing[0]:
+        notes.append(f"{name}: {differing[0]} uuid(s) appear on several rows that differ "
+                     f"(first at line {differing[1]}); the first row of each is loaded, the others count as duplicates")
 
 
 def _join_legs(con: duckdb.DuckDBPyConnection, table: str) -> None:

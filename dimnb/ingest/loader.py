@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,12 +134,19 @@ def classify_3cx(files: Sequence[Path], columns: list[str] | None) -> list[Unit]
     return sorted(units, key=lambda u: order[u.kind])
 
 
+# Loads that make a file with the same content "already loaded".
+_COMPLETE_LOAD = "system = $system AND duplicates >= 0 AND NOT (kind = '3cx-v20-recordings' AND quarantined > 0)"
+
+
 def _already_loaded(con: duckdb.DuckDBPyConnection, system: str, sha: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM loads WHERE system = $system AND file_sha256 = $sha AND duplicates >= 0 "
-        "AND NOT (kind = '3cx-v20-recordings' AND quarantined > 0)",
-        {"system": system, "sha": sha},
-    ).fetchone()
+    row = con.execute(f"SELECT count(*) FROM loads WHERE {_COMPLETE_LOAD} AND file_sha256 = $sha",
+                      {"system": system, "sha": sha}).fetchone()
+    return bool(row[0])
+
+
+def _size_loaded(con: duckdb.DuckDBPyConnection, system: str, size: int) -> bool:
+    row = con.execute(f"SELECT count(*) FROM loads WHERE {_COMPLETE_LOAD} AND size_bytes = $size",
+                      {"system": system, "size": size}).fetchone()
     return bool(row[0])
 
 
@@ -160,10 +168,13 @@ def _record_loads(
         rows, added = merge.per_file.get(name, (0, 0))
         q = quarantined.get(name, 0)
         duplicates = rows - added
-        # Several input rows per call (Asterisk legs): count rows, not calls.
+        # Several input rows per call (Asterisk legs): count rows, not calls. Every row of a call the merge
+        # dropped is a duplicate; when it dropped none, no join is needed to find them.
         per_row = con.execute(
             "SELECT sum(r.rows), sum(CASE WHEN n.key IS NULL THEN r.rows ELSE r.duplicate_rows END) "
-            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f",
+            "FROM stg_call_rows r LEFT JOIN (SELECT DISTINCT key FROM stg_calls) n USING (key) WHERE r.source_file = $f"
+            if merge.duplicates else
+            "SELECT sum(rows), sum(duplicate_rows) FROM stg_call_rows WHERE source_file = $f",
             {"f": name},
         ).fetchone()
         if per_row[0] is not None:
@@ -206,13 +217,16 @@ def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *,
     summary = LoadSummary(system)
     if not units:
         return summary
-    with stores.calls.write() as con:
+    with stores.calls.write() as con, ThreadPoolExecutor(max_workers=1) as hasher:
         if progress and sys.stderr.isatty():
             con.execute("SET enable_progress_bar = true")
         sync_directory(con, stores)
         for unit in tqdm(units, desc=f"loading {system}", unit="file", disable=not progress or len(units) < 2):
-            shas = {p: sha256_file(p) for p in unit.files}
-            fresh = [p for p in unit.files if not _already_loaded(con, system, shas[p])]
+            # Hashing a large file takes a while: it runs alongside the staging, and is waited for first only
+            # where a file of that size was loaded before (any other cannot be a file loaded before).
+            hashing = {p: hasher.submit(sha256_file, p) for p in unit.files}
+            known = {p: hashing[p].result() for p in unit.files if _size_loaded(con, system, p.stat().st_size)}
+            fresh = [p for p in unit.files if p not in known or not _already_loaded(con, system, known[p])]
             for path in unit.files:
                 if path not in fresh:
                     summary.results.append(FileResult(str(path), unit.kind, status="skipped"))
@@ -227,6 +241,7 @@ def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *,
                 merge = staging.merge_calls(con, system, load_id)
                 linked, _unmatched = staging.merge_recordings(con, system)
                 quarantined = staging.store_quarantine(con, load_id)
+                shas = {p: hashing[p].result() for p in unit.files}
                 summary.results.extend(_record_loads(con, system, unit, load_id, shas, merge, quarantined, linked))
                 con.execute("COMMIT")
             except (duckdb.Error, DimnbError, OSError, ValueError) as exc:

@@ -29,7 +29,6 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import duckdb
-import pandas as pd
 from tqdm import tqdm
 
 from dimnb import model
@@ -179,6 +178,8 @@ def stage(
             loose.append((str(path), match.group(pattern.placeholder)))
     matched: set[str] = set()
     if loose:
+        import pandas as pd  # here, not at the top: importing pandas costs a load 0.3 s
+
         con.register("_recfiles", pd.DataFrame(loose, columns=["path", "id"]))
         try:
             whole_call = pattern.placeholder == "linkedid"
@@ -236,6 +237,8 @@ _COLUMNS = ["key", "segment_seq", "segment_source_id", "conf_key", "source_path"
 def _insert(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     if not rows:
         return
+    import pandas as pd  # here, not at the top: importing pandas costs a load 0.3 s
+
     frame = pd.DataFrame(rows).reindex(columns=_COLUMNS)
     frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
     con.register("_pbx_rec_frame", frame)

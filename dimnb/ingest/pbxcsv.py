@@ -27,7 +27,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,9 +50,10 @@ EXTENSION_NUMBER_RE = r"[0-9]{1,6}"
 # What the directory accepts as an extension (dimnb.directory).
 EXTENSION_TOKEN_RE = r"[0-9A-Za-z*#+]{1,32}"
 
-# DuckDB's own default is 80% of the machine; a load keeps to this and spills the rest to disk, so a
-# 1M-row load stays under 1 GiB (for about 15% more time). DIMNB_LOAD_MEMORY_LIMIT overrides it.
-LOAD_MEMORY_LIMIT = "640MB"
+# DuckDB's own default is 80% of the machine; a load keeps to this and spills the rest to disk, so that the
+# process stays under 1 GiB whatever the file's size (a 1M-row Asterisk load peaks near 840 MiB; unbounded,
+# near 970 MiB; at 640MB it takes 5% longer). DIMNB_LOAD_MEMORY_LIMIT overrides it.
+LOAD_MEMORY_LIMIT = "768MB"
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -182,6 +183,14 @@ def physical_columns(columns: Sequence[str]) -> list[str]:
     return [c if c != "_" else f"_skip{i}" for i, c in enumerate(columns)]
 
 
+def trimmed(expr: str) -> str:
+    """``nullif(trim(expr), '')``, trimming only a value that begins or ends with something other than printable
+    ASCII (trim, which strips Unicode spaces, costs twice this test; field values are rarely padded)."""
+    # Ranges, not an IN list: DuckDB runs a long IN list as a join, and a join in a read loses the rows' order.
+    return (f"CASE WHEN ascii({expr}) NOT BETWEEN 33 AND 126 OR ascii(right({expr}, 1)) NOT BETWEEN 33 AND 126 "
+            f"THEN nullif(trim({expr}), '') ELSE nullif({expr}, '') END")
+
+
 # ------------------------------------------------------------------------------------------ reading
 
 
@@ -203,15 +212,22 @@ class Typed:
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-# typed(source, carry, raw_text) -> a SELECT over the FROM item ``source``, one row out per row in (see read_typed).
-TypedSelect = Callable[[str, str, str], str]
+def drop_typed(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop what ``read_typed(..., name=name)`` made for a previous file (kept until its merge)."""
+    con.execute(f"DROP VIEW IF EXISTS {name}")
+    for table in (f"{name}_rows", f"{name}_all"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# typed(source) -> a SELECT over the FROM item ``source``, one row out per row in (see read_typed).
+TypedSelect = Callable[[str], str]
 
 _FOUND_RE = re.compile(r"Found: (\d+)")
 
 
 def _fix_latin1(column: str) -> str:
     # The field was read as Latin-1, one character per byte: its bytes again, as UTF-8 when they are valid,
-    # else with every byte outside printable ASCII written as \xNN.
+    # else with every byte outside printable ASCII written as \xNN (``_fix_latin1_text`` does the same in Python).
     as_bytes = (f"unhex(array_to_string(list_transform(string_split({column}, ''), "
                 f"lambda ch: lpad(hex(unicode(ch)), 2, '0')), ''))")
     escaped = (f"array_to_string(list_transform(string_split({column}, ''), lambda ch: "
@@ -221,25 +237,13 @@ def _fix_latin1(column: str) -> str:
 
 
 def _source(read: str, layout: Sequence[str], fields: Sequence[str], fix: bool) -> str:
-    """The read as a FROM item: ``filename``, every field of ``fields`` (NULL when the layout lacks it), and the
-    columns as read, ``_r0``, ``_r1``... (for the raw text of rows headed for quarantine)."""
+    """The read as a FROM item: ``filename`` and every field of ``fields`` (NULL when the layout lacks it)."""
     present = dict(zip(columns_of(layout), physical_columns(layout)))
     parts = ["filename"]
     for name in fields:
         expr = quote_identifier(present[name]) if name in present else None
         parts.append(f"{(_fix_latin1(expr) if fix else expr) if expr else 'NULL::VARCHAR'} AS {quote_identifier(name)}")
-    for i, column in enumerate(physical_columns(layout)):
-        parts.append(f"{_fix_latin1(quote_identifier(column)) if fix else quote_identifier(column)} AS _r{i}")
     return f"(SELECT {', '.join(parts)} FROM {read})"
-
-
-def _carry(layout: Sequence[str]) -> str:
-    return ", ".join(f"_r{i}" for i in range(len(layout)))
-
-
-def _raw_text(layout: Sequence[str], delimiter: str) -> str:
-    fields = ", ".join(f"coalesce(_r{i}, '')" for i in range(len(layout)))
-    return f"concat_ws({_sql_literal(delimiter)}, {fields})"
 
 
 def read_typed(
@@ -257,21 +261,19 @@ def read_typed(
 ) -> Typed:
     """Read one CDR file, typing its rows as DuckDB parses them (nothing is copied first).
 
-    ``typed(source, carry, raw_text)`` gives the SELECT, which must keep
-    ``filename``: ``source`` has ``filename`` and every field of ``fields``
-    (VARCHAR, NULL when the layout lacks it); ``carry`` lists the columns
-    that ``raw_text`` (the row as text) needs, to pass through inner
-    SELECTs; evaluate ``raw_text`` only for rows headed for quarantine (a
-    subquery's columns are computed for every row). Rows DuckDB rejects are
-    rescued where the format allows (see the module's docstring), else
-    quarantined.
+    ``typed(source)`` gives the SELECT, which must keep ``filename``:
+    ``source`` has ``filename`` and every field of ``fields`` (VARCHAR, NULL
+    when the layout lacks it). Only the columns it selects are kept: the
+    text of a row headed for quarantine is read back from the file
+    (``raw_texts``). Rows DuckDB rejects are rescued where the format allows
+    (see the module's docstring), else quarantined.
     """
 
     def select(layout: Sequence[str], fix: bool) -> Callable[[str], str]:
-        return lambda read: typed(_source(read, layout, fields, fix), _carry(layout), _raw_text(layout, delimiter))
+        return lambda read: typed(_source(read, layout, fields, fix))
 
-    main = csvread.read_csv_raw(con, [file], physical_columns(columns), skip=skip, delimiter=delimiter,
-                                transform=select(columns, False), params=params)
+    main = csvread.read_csv_into(con, f"{name}_rows", [file], physical_columns(columns), select(columns, False)("{csv}"),
+                                 dict(params), skip=skip, delimiter=delimiter)
     rows = main.rows
     rejected = con.execute(
         "SELECT line, reason FROM stg_quarantine WHERE file = $f ORDER BY line", {"f": file}
@@ -284,6 +286,13 @@ def read_typed(
             found = _FOUND_RE.search(reason)
             if found and int(found.group(1)) in widths and int(found.group(1)) != len(columns):
                 passes.setdefault((int(found.group(1)), "utf-8"), []).append(line)
+    if not passes and not main.rejected:
+        # One file, nothing refused: a row's line follows from its rowid.
+        first = con.execute(f"SELECT min(first_rowid) FROM {main.files_table}").fetchone()[0] or 0
+        con.execute(f"DROP TABLE {main.files_table}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, rowid + {int(skip) + 1 - int(first)} AS line, "
+                    f"rowid AS _rowid FROM {main.name}")
+        return Typed(main.name, name, (main.name,), rows, 0, 0)
     if not passes:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT r.*, {main.line_sql} AS line, r.rowid AS _rowid "
                     f"FROM {csvread.join_files(main)}")
@@ -320,26 +329,51 @@ def columns_of(names: Sequence[str]) -> list[str]:
     return [n if n != "_" else f"_{i}" for i, n in enumerate(names)]
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def raw_texts(file: str, lines: Iterable[int], delimiter: str = ",") -> dict[int, str]:
+    """The text of some rows of a file (for quarantine), as their fields joined by ``delimiter``.
+
+    Read back from the file (one row per line, as ``line`` counts them), each
+    field decoded as the reads decode it: UTF-8, or for a field that is not,
+    its bytes as ``\\xNN`` (``_fix_latin1``).
+    """
+    wanted = set(lines)
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    with open(file, "rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            if number in wanted:
+                if number == 1:
+                    data = data.removeprefix(b"\xef\xbb\xbf")
+                text = data.rstrip(b"\r\n").decode("latin-1")
+                fields = next(csv.reader([text], delimiter=delimiter), [])
+                found[number] = delimiter.join(_fix_latin1_text(f) for f in fields)
+            if number >= last:
+                break
+    return found
 
 
-def raw_lines(con: duckdb.DuckDBPyConnection, file: str, columns: Sequence[str], lines: Sequence[int], *,
-              skip: int = 0, delimiter: str = ",") -> dict[int, str]:
-    """The text of some rows of a file (for quarantine), read again; the read's own rejects are not kept."""
-    last = con.execute("SELECT coalesce(max(rowid), -1) FROM stg_quarantine").fetchone()[0]
-    raw = csvread.read_csv_raw(
-        con, [file], physical_columns(columns), skip=skip, delimiter=delimiter,
-        transform=lambda read: f"SELECT filename, {_raw_text(columns, delimiter)} AS raw FROM {_source(read, columns, [], False)}",
-    )
-    con.execute("DELETE FROM stg_quarantine WHERE rowid > $last", {"last": last})
-    found = con.execute(
-        f"SELECT line, raw FROM (SELECT {raw.line_sql} AS line, r.raw FROM {csvread.join_files(raw)}) "
-        "WHERE list_contains($lines, line)",
-        {"lines": list(lines)},
-    ).fetchall()
-    csvread.drop(con, raw)
-    return dict(found)
+def fill_raw_texts(con: duckdb.DuckDBPyConnection, file: str, lines: Sequence[int], delimiter: str = ",") -> None:
+    """Give the quarantined rows ``lines`` of ``file`` their text (``raw_texts``)."""
+    texts = raw_texts(file, lines, delimiter)
+    if texts:
+        con.execute(
+            "UPDATE stg_quarantine SET raw = t.raw FROM (SELECT unnest($lines) AS line, unnest($texts) AS raw) t "
+            "WHERE stg_quarantine.file = $file AND stg_quarantine.line = t.line AND stg_quarantine.raw IS NULL",
+            {"file": file, "lines": list(texts), "texts": list(texts.values())},
+        )
+
+
+def _fix_latin1_text(field: str) -> str:
+    """A field read as Latin-1 (one character per byte), as ``_fix_latin1`` gives it back."""
+    if field.isascii():
+        return field
+    data = field.encode("latin-1")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(ch if 32 <= ord(ch) <= 126 else f"\\x{ord(ch):02X}" for ch in field)
 
 
 # ------------------------------------------------------------------------------------------ times
@@ -366,9 +400,10 @@ def timed_select(inner: str, zone: str, *, start_name: str, answer_name: str, en
 
     def utc(local: str, text: str) -> str:
         wall = f"{local}::TIMESTAMPTZ" if is_utc(zone) else f"timezone($tz, {local})"
-        # Epoch seconds (${CDR(start,f)}) are UTC already; > 1e8 keeps "0" from meaning 1970.
-        return (f"coalesce({wall}, CASE WHEN TRY_CAST({text} AS DOUBLE) > 1e8 "
-                f"THEN to_timestamp(TRY_CAST({text} AS DOUBLE)) END)")
+        # Epoch seconds (${CDR(start,f)}) are UTC already; > 1e8 keeps "0" from meaning 1970. Only a text that is
+        # no wall-clock time is cast: DuckDB may evaluate the cast for every row, and a failing cast is slow.
+        epoch = f"TRY_CAST(CASE WHEN {local} IS NULL THEN {text} END AS DOUBLE)"
+        return f"coalesce({wall}, CASE WHEN {epoch} > 1e8 THEN to_timestamp({epoch}) END)"
 
     answer_derived = ("(answered_hint OR billsec_s > 0)" if not has_answer
                       else "(answer_text IS NOT NULL AND minute_only)")
@@ -421,120 +456,167 @@ def time_quality_sql() -> str:
 # ------------------------------------------------------------------------------------------ legs -> calls
 
 
-def order_legs(con: duckdb.DuckDBPyConnection) -> None:
-    """Number the rows of the view ``_legs`` within their calls into ``_legs_ordered`` (then ``stage_legs``).
+# Within a call, legs in this order; ``line`` makes it total.
+_LEG_ORDER = "start_time, leg_order, row_hash, line"
+
+
+def order_legs(con: duckdb.DuckDBPyConnection, base: int) -> None:
+    """Number the rows of the view ``_legs`` within their calls, and the calls from ``base`` (then ``stage_legs``).
 
     ``_legs`` (one row per input row, defined by the system module) has:
-    ``file, line, key``; ``rank`` (0 for the row that describes the call,
-    e.g. FreeSWITCH's A-leg; 1 for the others); ``leg_order`` (tie-break
-    after the start time); ``row_hash`` (equal for repeated rows);
-    ``source_id``; ``start_time, answer_time, end_time, time_quality``;
-    ``from_party, from_type, from_ext, from_name, to_party, to_type, to_ext,
-    to_name``; ``dialled`` (the call's "to" when this row describes it);
-    ``kind, answered, failure``; ``is_segment`` (false for rows that are no
+    ``rid`` (unique, increasing in file order); ``file, line, key``;
+    ``rank`` (0 for the row that describes the call, e.g. FreeSWITCH's
+    A-leg; 1 for the others); ``leg_order`` (tie-break after the start
+    time); ``row_hash`` (equal for repeated rows); ``source_id``;
+    ``start_time, answer_time, end_time, time_quality``; ``from_party,
+    from_type, from_ext, from_name, to_party, to_type, to_ext, to_name``;
+    ``dialled`` (the call's "to" when this row describes it); ``kind,
+    answered, failure``; ``is_segment`` (false for rows that are no
     connection of their own); ``recordingfile, local_day``.
 
     A row repeating an earlier one of its call (same ``row_hash``) counts as
     a duplicate. Segments are the other ``is_segment`` rows in start order.
-    The call runs from its first start to its last end; it was answered when
-    a talk or conference segment was; its caller and dialled number come
-    from the row that describes it (lowest rank, then earliest).
+    A call's id is ``base`` plus the position of its earliest leg in the
+    file, so that segments read in file order are (nearly) in call order.
+
+    Only the numbers are computed, from a few columns, into the table
+    ``_legs_order(rid, is_dup, ord, seq, call_id, legs)`` (``legs``: the
+    call's rows, repeats included); the view ``_legs_ordered`` joins them to
+    ``_legs``. (A window over every column would carry them all through its
+    sort, at several times the cost.)
     """
+    first = con.execute("SELECT min(rid) FROM _legs").fetchone()[0] or 0
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _legs_ordered AS
-        SELECT *,
+        f"""
+        CREATE OR REPLACE TEMP TABLE _legs_order AS
+        SELECT rid,
             coalesce(lag(row_hash) OVER w = row_hash, false) AS is_dup,
             row_number() OVER w AS ord,
-            count(*) FILTER (WHERE is_segment) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::INTEGER AS seq
+            count(*) FILTER (WHERE is_segment) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::INTEGER AS seq,
+            $base + first_value(rid) OVER w - $first AS call_id,
+            count(*) OVER (PARTITION BY key) AS legs
         FROM _legs
-        WINDOW w AS (PARTITION BY key ORDER BY start_time, leg_order, row_hash, line)
-        """
+        WINDOW w AS (PARTITION BY key ORDER BY {_LEG_ORDER})
+        """,
+        {"base": base, "first": first},
     )
-    if con.execute("SELECT count(*) FROM _legs_ordered WHERE is_dup").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM _legs_order WHERE is_dup").fetchone()[0]:
         # Rare: number again without the repeats (they stay in the table for the row counts).
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _legs_ordered AS
-            SELECT * EXCLUDE (ord, seq),
+            f"""
+            CREATE OR REPLACE TEMP TABLE _legs_order AS
+            SELECT rid, is_dup,
                 row_number() OVER w AS ord,
                 count(*) FILTER (WHERE is_segment) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::INTEGER
-                    AS seq
-            FROM _legs_ordered
-            WINDOW w AS (PARTITION BY key, is_dup ORDER BY start_time, leg_order, row_hash, line)
+                    AS seq,
+                call_id, legs
+            FROM _legs JOIN _legs_order USING (rid)
+            WINDOW w AS (PARTITION BY key, is_dup ORDER BY {_LEG_ORDER})
             """
         )
+    con.execute("CREATE OR REPLACE TEMP VIEW _legs_ordered AS SELECT * FROM _legs JOIN _legs_order USING (rid)")
+
+
+# What a call is, from its legs (a subquery ``per_call``, one row per call). A call of one row is that row
+# (most calls; no aggregate needed); see _PER_CALL_AGGREGATE for the others.
+_CALL_COLUMNS = """
+    SELECT key, start_time, answer_time, end_time,
+        CASE WHEN first_from_type = 'external' THEN 'inbound'
+             WHEN reaches_external THEN 'outbound'
+             ELSE 'internal' END,
+        from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
+        CASE WHEN answer_time IS NOT NULL THEN 'answered'
+             WHEN reached_voicemail THEN 'voicemail'
+             WHEN last_failed THEN 'failed'
+             WHEN last_kind IN ('queue', 'ivr') THEN 'abandoned'
+             ELSE 'missed' END,
+        file, line, call_id, segment_count
+    FROM per_call
+"""
+_ONE_ROW_CALL = """
+    SELECT call_id, key, start_time, end_time,
+        CASE WHEN answered AND kind IN ('talk', 'conference') THEN answer_time END AS answer_time,
+        from_party, from_ext, from_name, from_type AS first_from_type,
+        coalesce(dialled, to_party) AS to_party, to_ext,
+        CASE WHEN is_segment THEN to_party END AS final_party,
+        CASE WHEN is_segment THEN to_ext END AS final_ext,
+        CASE WHEN is_segment THEN to_name END AS final_name,
+        to_type = 'external' AS reaches_external,
+        kind = 'voicemail' AND answered AS reached_voicemail,
+        CASE WHEN is_segment THEN kind END AS last_kind,
+        CASE WHEN is_segment THEN failure END AS last_failed,
+        file, line, is_segment::INTEGER AS segment_count
+    FROM _legs_ordered WHERE legs = 1
+"""
+# The call runs from its first start to its last end; it was answered when a talk or conference segment was;
+# its caller and dialled number come from the row that describes it (lowest rank, then earliest), each from the
+# first row that has one (arg_min skips NULLs); the final party from the last answered talk segment, else the
+# last segment.
+_PER_CALL_AGGREGATE = """
+    SELECT call_id, any_value(key) AS key,
+        min(start_time) AS start_time, max(end_time) AS end_time,
+        min(answer_time) FILTER (WHERE answered AND kind IN ('talk', 'conference')) AS answer_time,
+        arg_min(from_party, pos) AS from_party, arg_min(from_ext, pos) AS from_ext,
+        arg_min(from_name, pos) AS from_name, arg_min(from_type, pos) AS first_from_type,
+        arg_min(coalesce(dialled, to_party), pos) AS to_party, arg_min(to_ext, pos) AS to_ext,
+        coalesce(arg_max(to_party, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                 arg_max(to_party, ord) FILTER (WHERE is_segment)) AS final_party,
+        coalesce(arg_max(to_ext, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                 arg_max(to_ext, ord) FILTER (WHERE is_segment)) AS final_ext,
+        coalesce(arg_max(to_name, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
+                 arg_max(to_name, ord) FILTER (WHERE is_segment)) AS final_name,
+        bool_or(to_type = 'external') AS reaches_external,
+        bool_or(kind = 'voicemail' AND answered) AS reached_voicemail,
+        arg_max(kind, ord) FILTER (WHERE is_segment) AS last_kind,
+        arg_max(failure, ord) FILTER (WHERE is_segment) AS last_failed,
+        any_value(file) AS file, arg_min(line, pos) AS line,
+        (count(*) FILTER (WHERE is_segment))::INTEGER AS segment_count
+    FROM (SELECT *, rank * 4294967296 + ord AS pos FROM _legs_ordered WHERE legs > 1 AND NOT is_dup)
+    GROUP BY call_id
+"""
 
 
 def stage_legs(con: duckdb.DuckDBPyConnection) -> None:
-    """Fill ``stg_segments``, ``stg_calls`` and ``stg_call_rows`` from ``_legs_ordered`` (see ``order_legs``)."""
+    """Stage the legs in ``_legs_ordered`` (see ``order_legs``): ``stg_calls`` (numbered, in a table),
+    ``stg_segments`` (a view: the merge reads it once) and ``stg_call_rows``."""
+    con.execute("DROP TABLE stg_segments")
     con.execute(
         """
-        INSERT INTO stg_segments
+        CREATE TEMP VIEW stg_segments AS
         SELECT key, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
                from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name,
-               answered AND kind IN ('talk', 'conference', 'voicemail'), NULL, NULL
+               answered AND kind IN ('talk', 'conference', 'voicemail') AS answered, NULL::VARCHAR AS reason, call_id
         FROM _legs_ordered WHERE is_segment AND NOT is_dup
         """
     )
-    con.execute(
-        """
-        INSERT INTO stg_calls
-        WITH per_call AS (
-            SELECT key,
-                min(start_time) AS start_time, max(end_time) AS end_time,
-                min(answer_time) FILTER (WHERE answered AND kind IN ('talk', 'conference')) AS answer_time,
-                arg_min(from_party, pos) AS from_party, arg_min(from_ext, pos) AS from_ext,
-                arg_min(from_name, pos) AS from_name, arg_min(from_type, pos) AS first_from_type,
-                arg_min(coalesce(dialled, to_party), pos) AS to_party, arg_min(to_ext, pos) AS to_ext,
-                coalesce(arg_max(to_party, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
-                         arg_max(to_party, ord) FILTER (WHERE is_segment)) AS final_party,
-                coalesce(arg_max(to_ext, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
-                         arg_max(to_ext, ord) FILTER (WHERE is_segment)) AS final_ext,
-                coalesce(arg_max(to_name, ord) FILTER (WHERE is_segment AND kind = 'talk' AND answered),
-                         arg_max(to_name, ord) FILTER (WHERE is_segment)) AS final_name,
-                bool_or(to_type = 'external') AS reaches_external,
-                bool_or(kind = 'voicemail' AND answered) AS reached_voicemail,
-                arg_max(kind, ord) FILTER (WHERE is_segment) AS last_kind,
-                arg_max(failure, ord) FILTER (WHERE is_segment) AS last_failed,
-                arg_min(file, pos) AS file, arg_min(line, pos) AS line
-            FROM (SELECT *, rank * 4294967296 + ord AS pos FROM _legs_ordered WHERE NOT is_dup) GROUP BY key
+    # One file per staging: every call's rows are in it.
+    con.execute(f"INSERT INTO stg_calls WITH per_call AS ({_ONE_ROW_CALL}) {_CALL_COLUMNS}")
+    con.execute(f"INSERT INTO stg_calls WITH per_call AS ({_PER_CALL_AGGREGATE}) {_CALL_COLUMNS}")
+    if con.execute("SELECT count(*) FROM _legs_order WHERE is_dup").fetchone()[0]:
+        con.execute(
+            """
+            INSERT INTO stg_call_rows
+            SELECT file, key, count(*), count(*) FILTER (WHERE is_dup) FROM _legs_ordered GROUP BY file, key
+            """
         )
-        SELECT key, start_time, answer_time, end_time,
-            CASE WHEN first_from_type = 'external' THEN 'inbound'
-                 WHEN reaches_external THEN 'outbound'
-                 ELSE 'internal' END,
-            from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
-            CASE WHEN answer_time IS NOT NULL THEN 'answered'
-                 WHEN reached_voicemail THEN 'voicemail'
-                 WHEN last_failed THEN 'failed'
-                 WHEN last_kind IN ('queue', 'ivr') THEN 'abandoned'
-                 ELSE 'missed' END,
-            file, line, NULL, NULL
-        FROM per_call
-        """
-    )
-    con.execute(
-        """
-        INSERT INTO stg_call_rows
-        SELECT file, key, count(*), count(*) FILTER (WHERE is_dup) FROM _legs_ordered GROUP BY file, key
-        """
-    )
+    else:
+        con.execute("INSERT INTO stg_call_rows SELECT file, key, legs, 0 FROM _legs_ordered WHERE ord = 1")
 
 
 def drop_legs(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("DROP VIEW IF EXISTS _legs")
-    for table in ("_legs_ordered",):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    """Drop what a previous file's staging left (the staging views read it until the merge)."""
+    for view in ("_legs_ordered", "_legs"):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    con.execute("DROP TABLE IF EXISTS _legs_order")
 
 
-def quarantine_bad_calls(con: duckdb.DuckDBPyConnection, typed: Typed, what: str,
-                         raw: Callable[[list[int]], dict[int, str]]) -> int:
+def quarantine_bad_calls(con: duckdb.DuckDBPyConnection, typed: Typed, what: str, file: str,
+                         delimiter: str = ",") -> int:
     """Quarantine rows with a ``reason`` and the other rows of their calls; returns how many rows had a reason.
 
     A call missing one of its legs would mislead (a transfer without its
-    second half), so a call with a bad row is not loaded at all. Bad rows
-    carry their ``raw_text``; for the others ``raw(lines)`` reads it again.
+    second half), so a call with a bad row is not loaded at all. The rows'
+    text is read back from the file (``raw_texts``).
     """
     bad = int(con.execute(f"SELECT count(*) FROM {typed.table} WHERE reason IS NOT NULL").fetchone()[0])
     if not bad:
@@ -545,18 +627,18 @@ def quarantine_bad_calls(con: duckdb.DuckDBPyConnection, typed: Typed, what: str
         SELECT DISTINCT key FROM {typed.table} WHERE reason IS NOT NULL AND key IS NOT NULL
         """
     )
-    con.execute(f"INSERT INTO stg_quarantine SELECT filename, line, reason, raw_text FROM {typed.view} "
-                "WHERE reason IS NOT NULL")
-    others = con.execute(
-        f"SELECT filename, line, key FROM {typed.view} WHERE reason IS NULL AND key IN (SELECT key FROM _bad_keys)"
+    lines = con.execute(
+        f"""
+        INSERT INTO stg_quarantine
+        SELECT filename, line,
+               coalesce(reason, 'another row of this call (' || $what || ' ' || key || ') is invalid, '
+                                || 'so the call is not loaded'), NULL
+        FROM {typed.view} WHERE reason IS NOT NULL OR key IN (SELECT key FROM _bad_keys)
+        RETURNING line
+        """,
+        {"what": what},
     ).fetchall()
-    if others:
-        texts = raw([line for _f, line, _k in others])
-        con.executemany(
-            "INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)",
-            [(f, line, f"another row of this call ({what} {key}) is invalid, so the call is not loaded",
-              texts.get(line)) for f, line, key in others],
-        )
+    fill_raw_texts(con, file, [line for line, in lines], delimiter)
     con.execute(f"DELETE FROM {typed.table} WHERE reason IS NOT NULL OR key IN (SELECT key FROM _bad_keys)")
     con.execute("DROP TABLE _bad_keys")
     return bad

@@ -212,9 +212,11 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         INSERT INTO calls BY NAME
         SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
                direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
-               epoch(coalesce(answer_time, end_time) - start_time) AS ring_seconds,
-               CASE WHEN answer_time IS NULL THEN 0 ELSE epoch(end_time - answer_time) END AS talk_seconds,
-               epoch(end_time - start_time) AS duration_seconds,
+               -- differences of epoch_us, not epoch(a - b): subtracting TIMESTAMPTZs goes through ICU, 20x slower
+               (epoch_us(coalesce(answer_time, end_time)) - epoch_us(start_time)) / 1e6 AS ring_seconds,
+               CASE WHEN answer_time IS NULL THEN 0 ELSE (epoch_us(end_time) - epoch_us(answer_time)) / 1e6 END
+                   AS talk_seconds,
+               (epoch_us(end_time) - epoch_us(start_time)) / 1e6 AS duration_seconds,
                outcome, segment_count,
                0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
                $load_id AS load_id, source_file, source_line, a.participant_logins, a.group_tags
