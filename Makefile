@@ -35,6 +35,7 @@ test: install
 
 bench: install
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
+	$(BIN)/python bench/ingest.py --quick --system asterisk
 
 clean-demo:
 	rm -rf $(DEMO_DATA)

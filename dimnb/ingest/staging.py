@@ -137,7 +137,8 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
     """
     stats = MergeStats()
     # Rows are stored in call order, so per-call lookups (sessions) skip by zone maps. A loader that
-    # numbers its own calls stages them in that order already; otherwise sort on insert.
+    # numbers its own calls stages them in that order already (or in a few sorted runs, which serve zone
+    # maps as well); otherwise sort on insert.
     in_call_order = not _assign_missing_ids(con)
     rows_by_file = _per_file(con)
     stats.rows = sum(rows_by_file.values())
@@ -208,7 +209,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
     # The access facts first: the calls are inserted once, with their per-call arrays, in call order.
     tagging.derive_for_new_calls(con)
     con.execute(
-        """
+        f"""
         INSERT INTO calls BY NAME
         SELECT call_id, $system AS system, key AS source_id, start_time, answer_time, end_time,
                direction, from_party, from_ext, from_name, to_party, to_ext, final_party, final_ext, final_name,
@@ -221,7 +222,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
                0 AS recordings_total, 0 AS recordings_available, 0 AS recordings_pending,
                $load_id AS load_id, source_file, source_line, a.participant_logins, a.group_tags
         FROM stg_calls LEFT JOIN stg_call_access a USING (call_id)
-        ORDER BY call_id
+        {"" if in_call_order else "ORDER BY call_id"}
         """,
         {"system": system, "load_id": load_id},
     )
