@@ -6,7 +6,6 @@ Needs Debian's chromium (``apt-get install -y chromium``); Playwright cannot dow
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -43,7 +43,7 @@ import duckdb
 
 from dimnb.errors import InvalidInput
 from dimnb.ingest import pbx_recordings, pbxcsv, staging
-from dimnb.ingest.loader import LoadSummary, Unit, run_units
+from dimnb.ingest.loader import LoadSummary, expand_paths, run_files
 from dimnb.store.stores import Stores
 
 CDR_CSV_BASE = (
@@ -478,22 +478,10 @@ def _check_zone_against_uniqueids(con: duckdb.DuckDBPyConnection, table: str, zo
 # ------------------------------------------------------------------------------------------ the command
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files given, and in folders: ``*.csv`` and rotated ``*.csv.1`` / ``*.csv-20260301`` files (not recordings)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                if (candidate.is_file() and ".csv" in candidate.name.lower()
-                        and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
-                        and "monitor" not in candidate.relative_to(path).parts):
-                    found.append(candidate)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InvalidInput(f"{path}: no such file or directory", field="path")
-    return found
+def is_cdr_file(candidate: Path, folder: Path) -> bool:
+    """In a folder given: ``*.csv`` and rotated ``*.csv.1`` / ``*.csv-20260301`` files, not recordings."""
+    return (".csv" in candidate.name.lower() and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
+            and "monitor" not in candidate.relative_to(folder).parts)
 
 
 def load_asterisk(
@@ -513,18 +501,10 @@ def load_asterisk(
         recordings=Path(recordings) if recordings else None,
         recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress,
     )
-    pbx_recordings.compile_pattern(options.recording_pattern)  # refuse a bad pattern before reading anything
-    if options.recordings is not None and not options.recordings.is_dir():
-        raise InvalidInput(f"{options.recordings}: not a folder", field="recordings")
+    pbx_recordings.check_options(options.recordings, options.recording_pattern)
     column_list = parse_columns(columns) if columns else None
-    plans = {p: plan_file(p, column_list) for p in expand_paths(paths)}
-    units = [Unit(plan.kind, [p], plan.columns, plan.skip) for p, plan in plans.items()]
     notes: list[str] = []
-
-    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
-        path = unit.files[0]
-        return stage(con, str(path.resolve()), plans[path], options, notes)
-
-    summary = run_units(stores, "asterisk", units, stage_unit, progress=progress)
+    summary = run_files(stores, "asterisk", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list),
+                        lambda con, file, plan: stage(con, file, plan, options, notes), progress=progress)
     summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
     return summary

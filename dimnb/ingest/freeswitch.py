@@ -33,7 +33,7 @@ import duckdb
 
 from dimnb.errors import InvalidInput
 from dimnb.ingest import pbx_recordings, pbxcsv, staging
-from dimnb.ingest.loader import LoadSummary, Unit, run_units
+from dimnb.ingest.loader import LoadSummary, expand_paths, run_files
 from dimnb.store.stores import Stores
 
 EXAMPLE = (
@@ -313,19 +313,9 @@ def _join_legs(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*"))
-                         if p.is_file() and ".csv" in p.name.lower()
-                         and p.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InvalidInput(f"{path}: no such file or directory", field="path")
-    return found
+def is_cdr_file(candidate: Path, _folder: Path) -> bool:
+    """In a folder given: ``*.csv`` and rotated ``*.csv.1`` files, not recordings."""
+    return ".csv" in candidate.name.lower() and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
 
 
 def load_freeswitch(
@@ -341,18 +331,10 @@ def load_freeswitch(
     """Load FreeSWITCH mod_cdr_csv files and link their recordings."""
     options = Options(zone=pbxcsv.resolve_zone(timezone), recordings=Path(recordings) if recordings else None,
                       recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress)
-    pbx_recordings.compile_pattern(options.recording_pattern)
-    if options.recordings is not None and not options.recordings.is_dir():
-        raise InvalidInput(f"{options.recordings}: not a folder", field="recordings")
+    pbx_recordings.check_options(options.recordings, options.recording_pattern)
     column_list = parse_columns(columns) if columns else None
-    plans = {p: plan_file(p, column_list) for p in expand_paths(paths)}
-    units = [Unit(plan.kind, [p], plan.columns, plan.skip) for p, plan in plans.items()]
     notes: list[str] = []
-
-    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
-        path = unit.files[0]
-        return stage(con, str(path.resolve()), plans[path], options, notes)
-
-    summary = run_units(stores, "freeswitch", units, stage_unit, progress=progress)
+    summary = run_files(stores, "freeswitch", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list),
+                        lambda con, file, plan: stage(con, file, plan, options, notes), progress=progress)
     summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
     return summary

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import duckdb
 from tqdm import tqdm
@@ -92,16 +93,17 @@ def _first_line(path: Path) -> str:
     return head.decode("utf-8-sig", errors="replace").splitlines()[0] if head.strip() else ""
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+def _is_3cx_file(candidate: Path, _folder: Path) -> bool:
+    return candidate.suffix.lower() in (".csv", ".log", ".txt") and "Recordings" not in candidate.parts
+
+
+def expand_paths(paths: Iterable[str | Path], wanted: Callable[[Path, Path], bool] = _is_3cx_file) -> list[Path]:
+    """The files given, and in each folder given every file below it that ``wanted(file, folder)`` accepts."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                if candidate.is_file() and (
-                    candidate.suffix.lower() in (".csv", ".log", ".txt") and "Recordings" not in candidate.parts
-                ):
-                    found.append(candidate)
+            found.extend(c for c in sorted(path.rglob("*")) if c.is_file() and wanted(c, path))
         elif path.is_file():
             found.append(path)
         else:
@@ -210,6 +212,38 @@ def sync_directory(con: duckdb.DuckDBPyConnection, stores: Stores) -> bool:
 
 
 StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], int]
+
+
+class FilePlan(Protocol):
+    """How one file is to be read (a system module's layout recognition)."""
+
+    kind: str
+    columns: list[str]
+    skip: int
+
+
+PlanT = TypeVar("PlanT", bound=FilePlan)
+
+
+def run_files(
+    stores: Stores,
+    system: str,
+    files: Sequence[Path],
+    plan_file: Callable[[Path], PlanT],
+    stage_file: Callable[[duckdb.DuckDBPyConnection, str, PlanT], int],
+    *,
+    progress: bool = False,
+) -> LoadSummary:
+    """``run_units`` with one unit a file: every file planned first (a file it cannot read stops the load before
+    anything is written), then each staged by ``stage_file(con, absolute path, plan)``."""
+    plans = {path: plan_file(path) for path in files}
+    units = [Unit(plan.kind, [path], plan.columns, plan.skip) for path, plan in plans.items()]
+
+    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+        path = unit.files[0]
+        return stage_file(con, str(path.resolve()), plans[path])
+
+    return run_units(stores, system, units, stage_unit, progress=progress)
 
 
 def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *, progress: bool = False) -> LoadSummary:

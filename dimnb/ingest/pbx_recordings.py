@@ -88,6 +88,13 @@ def compile_pattern(pattern: str) -> NamePattern:
     return NamePattern(pattern, re.compile("^" + "".join(parts) + "$"), found[0])
 
 
+def check_options(folder: Path | None, pattern: str) -> None:
+    """Refuse a bad ``--recording-pattern`` or ``--recordings`` before anything is read."""
+    compile_pattern(pattern)
+    if folder is not None and not folder.is_dir():
+        raise InvalidInput(f"{folder}: not a folder", field="recordings")
+
+
 def _name_time(name: str, zone: str) -> datetime | None:
     match = NAME_TIME.search(name)
     if not match:
