@@ -108,20 +108,7 @@ def check_columns(names: Sequence[str]) -> None:
 
 def header_columns(line: str) -> list[str] | None:
     """The column list a header line declares (unknown names skipped), or None when the line is data."""
-    delimiter = pbxcsv.header_delimiter(line)
-    names = [pbxcsv.normalize_name(n) for n in next(iter(_split(line, delimiter)), [])]
-    while names and names[-1] == "":
-        names.pop()
-    known = sum(1 for n in names if n in FIELDS)
-    if names and known >= max(3, len(names) // 2):
-        return [n if n in FIELDS else "_" for n in names]
-    return None
-
-
-def _split(line: str, delimiter: str) -> Iterable[list[str]]:
-    import csv
-
-    return csv.reader([line], delimiter=delimiter)
+    return pbxcsv.header_columns(line, FIELDS)
 
 
 def _fit(row: Sequence[str], layout: Sequence[str]) -> int | None:

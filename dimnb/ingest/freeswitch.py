@@ -86,14 +86,8 @@ def check_columns(names: Sequence[str]) -> None:
 
 
 def header_columns(line: str) -> list[str] | None:
-    delimiter = pbxcsv.header_delimiter(line)
-    names = [pbxcsv.normalize_name(n) for n in line.split(delimiter)]
-    while names and names[-1] == "":
-        names.pop()
-    known = sum(1 for n in names if n in FIELDS)
-    if names and known >= max(3, len(names) // 2):
-        return [n if n in FIELDS else "_" for n in names]
-    return None
+    """The column list a header line declares (unknown names skipped), or None when the line is data."""
+    return pbxcsv.header_columns(line, FIELDS)
 
 
 @dataclass

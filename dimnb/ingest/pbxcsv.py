@@ -160,6 +160,17 @@ def normalize_name(name: str) -> str:
     return name.strip().strip('"').lstrip("\ufeff").strip().lower().replace("-", "_").replace(" ", "_")
 
 
+def header_columns(line: str, known: Sequence[str]) -> list[str] | None:
+    """The column list a header line declares (names not in ``known`` become ``_``), or None when it is data."""
+    delimiter = header_delimiter(line)
+    names = [normalize_name(n) for n in next(csv.reader([line], delimiter=delimiter), [])]
+    while names and names[-1] == "":
+        names.pop()
+    if names and sum(1 for n in names if n in known) >= max(3, len(names) // 2):
+        return [n if n in known else "_" for n in names]
+    return None
+
+
 def parse_column_list(spec: str | Sequence[str], known: Sequence[str], system: str) -> list[str]:
     """A ``--columns`` list checked against ``known`` (``_`` skips a column)."""
     names = [normalize_name(n) for n in (spec.split(",") if isinstance(spec, str) else spec)]
