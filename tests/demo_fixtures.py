@@ -10,6 +10,7 @@ an archive job (``demo setup`` runs it when present).
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -38,21 +39,28 @@ def demo_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _copy(source: Path, target: Path) -> Path:
-    # The copy shares the PBX folder (recordings' source paths are absolute), not the stores.
-    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("pbx", "cache"))
+def copy_stores(source: Path, target: Path) -> Path:
+    """A private copy of a data directory's stores. The PBX folder is shared (recordings' source paths are
+    absolute). The state store goes through SQLite's backup API: another test's idle connection closing during
+    a file copy deletes its -wal file under the copy's feet."""
+    shutil.copytree(source, target, symlinks=True,
+                    ignore=shutil.ignore_patterns("pbx", "cache", "state.sqlite", "state.sqlite-*"))
+    with sqlite3.connect(source / "state.sqlite") as src, sqlite3.connect(target / "state.sqlite") as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
     return target
 
 
 @pytest.fixture(scope="module")
 def demo_pending(demo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = _copy(demo_built, tmp_path_factory.mktemp("pending") / "data")
+    target = copy_stores(demo_built, tmp_path_factory.mktemp("pending") / "data")
     set_recording_states(target, "pending_archive")
     return target
 
 
 @pytest.fixture(scope="module")
 def demo_playable(demo_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = _copy(demo_built, tmp_path_factory.mktemp("playable") / "data")
+    target = copy_stores(demo_built, tmp_path_factory.mktemp("playable") / "data")
     set_recording_states(target, "available")
     return target

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from demo_fixtures import demo_built  # noqa: F401  (fixture)
+from demo_fixtures import copy_stores, demo_built  # noqa: F401  (fixture)
 from dimnb import saved_filters
 from dimnb.errors import InvalidInput, NotFound
 from dimnb.filters import Filters
@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def copy_demo(demo: Path, tmp_path: Path) -> Path:
     """A private copy of the demo data directory (stores only), with its directory file beside it."""
-    target = tmp_path / "data"
-    shutil.copytree(demo, target, symlinks=True, ignore=shutil.ignore_patterns("pbx", "cache"))
+    target = copy_stores(demo, tmp_path / "data")
     shutil.copy(demo / "pbx" / "directory.json", tmp_path / "directory.json")
     return target
 
