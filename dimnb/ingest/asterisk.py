@@ -294,8 +294,8 @@ def _party_sql(source: str, has_trunks: bool) -> str:
     """
 
 
-def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
-    """Read one Asterisk CDR file into the staging tables; link its recordings. Returns recordings staged.
+def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> None:
+    """Read one Asterisk CDR file into the staging tables; link its recordings.
 
     The staged segments are a view on what the read left (the merge reads them once): it is dropped when the
     next file is staged.
@@ -391,11 +391,10 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     root = options.recordings
     if root is None and (Path(file).parent / "monitor").is_dir():
         root = Path(file).parent / "monitor"
-    staged = pbx_recordings.stage(
+    pbx_recordings.stage(
         con, system="asterisk", root=root, pattern=pbx_recordings.compile_pattern(options.recording_pattern),
         zone=options.zone, notes=notes, progress=options.progress,
     )
-    return staged
 
 
 def _q(name: str) -> str:

@@ -141,8 +141,8 @@ def _q(name: str) -> str:
     return '"' + name + '"'
 
 
-def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> int:
-    """Read one FreeSWITCH CDR file into the staging tables; link its recordings. Returns recordings staged.
+def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> None:
+    """Read one FreeSWITCH CDR file into the staging tables; link its recordings.
 
     The staged segments are a view on what the read left (the merge reads them once): it is dropped when the
     next file is staged.
@@ -246,12 +246,11 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     )
     pbxcsv.order_legs(con, staging.next_call_id(con))
     pbxcsv.stage_legs(con)
-    staged = pbx_recordings.stage(
+    pbx_recordings.stage(
         con, system="freeswitch", root=options.recordings,
         pattern=pbx_recordings.compile_pattern(options.recording_pattern), zone=options.zone, notes=notes,
         progress=options.progress,
     )
-    return staged
 
 
 def _note_differing_repeats(con: duckdb.DuckDBPyConnection, view: str, notes: list[str], name: str) -> None:

@@ -211,7 +211,7 @@ def sync_directory(con: duckdb.DuckDBPyConnection, stores: Stores) -> bool:
     return False
 
 
-StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], int]
+StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], None]
 
 
 class FilePlan(Protocol):
@@ -230,7 +230,7 @@ def run_files(
     system: str,
     files: Sequence[Path],
     plan_file: Callable[[Path], PlanT],
-    stage_file: Callable[[duckdb.DuckDBPyConnection, str, PlanT], int],
+    stage_file: Callable[[duckdb.DuckDBPyConnection, str, PlanT], None],
     *,
     progress: bool = False,
 ) -> LoadSummary:
@@ -239,9 +239,9 @@ def run_files(
     plans = {path: plan_file(path) for path in files}
     units = [Unit(plan.kind, [path], plan.columns, plan.skip) for path, plan in plans.items()]
 
-    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> None:
         path = unit.files[0]
-        return stage_file(con, str(path.resolve()), plans[path])
+        stage_file(con, str(path.resolve()), plans[path])
 
     return run_units(stores, system, units, stage_unit, progress=progress)
 
@@ -299,20 +299,19 @@ def load_3cx(
     column_list = threecx_legacy.parse_columns(columns) if columns else None
     units = classify_3cx(expand_paths(paths), column_list)
 
-    def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> int:
+    def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> None:
         files = [str(p.resolve()) for p in unit.files]
         # Absolute, so the archive job finds the files whatever directory it runs in.
         root = (Path(recordings) if recordings else unit.files[0].parent / "Recordings").resolve()
         if unit.kind == "3cx-v20-cdroutput":
             csvread.drop(con, threecx_v20.stage(con, files[0], unit.columns))
-            return 0
+            return
         if unit.kind == "3cx-v20-recordings":
             csvread.drop(con, threecx_recordings.stage_v20_links(con, files[0], unit.columns, root, progress=progress))
-            return 0
+            return
         # The staged views read the raw table until the merge: it is dropped with the next unit's staging.
         threecx_legacy.stage(con, files, unit.columns, skip=unit.skip, queue_extensions=queues)
         if root.is_dir():
-            return threecx_recordings.stage_legacy_matches(con, root, progress=progress)
-        return 0
+            threecx_recordings.stage_legacy_matches(con, root, progress=progress)
 
     return run_units(stores, "3cx", units, stage, progress=progress)
