@@ -29,12 +29,10 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import duckdb
-from tqdm import tqdm
 
 from dimnb import model
-from dimnb.audiofiles import probe
 from dimnb.errors import InvalidInput
-from dimnb.ingest.threecx_recordings import AUDIO_SUFFIXES
+from dimnb.ingest.recording_files import AUDIO_SUFFIXES, insert_staged, probe_rows
 
 PLACEHOLDERS = {
     "uniqueid": r"(?<![0-9.])(?P<uniqueid>[0-9]{9,10}\.[0-9]+)",
@@ -218,46 +216,5 @@ def stage(
                 {"s": system, "root": str(root) + os.sep})
     if unmatched:
         con.executemany(f"INSERT INTO unmatched_files VALUES ('{system}', $1, $2, now())", unmatched)
-    _insert(con, _facts(items, progress))
+    insert_staged(con, probe_rows(items, state=model.AVAILABLE, progress=progress))
     return len(items)
-
-
-def _facts(items: list[tuple[dict, Path]], progress: bool) -> list[dict]:
-    rows = []
-    for base, path in tqdm(items, desc="recordings", unit="file", disable=not progress or len(items) < 50, leave=False):
-        row = dict(base)
-        row.update(source_path=str(path), file_name=path.name, format=path.suffix.lower().lstrip(".") or None)
-        if path.is_file():
-            facts = probe(path)
-            row.update(duration_seconds=facts.duration_seconds, size_bytes=facts.size_bytes, checksum=facts.sha256,
-                       state=model.AVAILABLE)
-        else:
-            row.update(duration_seconds=None, size_bytes=None, checksum=None, state=model.MISSING)
-        rows.append(row)
-    return rows
-
-
-_COLUMNS = ["key", "segment_seq", "segment_source_id", "conf_key", "source_path", "file_name", "format",
-            "start_time", "duration_seconds", "size_bytes", "checksum", "state", "source_file", "source_line"]
-
-
-def _insert(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    if not rows:
-        return
-    import pandas as pd  # here, not at the top: importing pandas costs a load 0.3 s
-
-    frame = pd.DataFrame(rows).reindex(columns=_COLUMNS)
-    frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
-    con.register("_pbx_rec_frame", frame)
-    try:
-        con.execute(
-            """
-            INSERT INTO stg_recordings
-            SELECT key, segment_seq::INTEGER, segment_source_id::VARCHAR, conf_key::VARCHAR, source_path, file_name,
-                   format, start_time::TIMESTAMPTZ, duration_seconds::DOUBLE, size_bytes::BIGINT, checksum::VARCHAR,
-                   state, source_file, source_line::BIGINT, NULL
-            FROM _pbx_rec_frame
-            """
-        )
-    finally:
-        con.unregister("_pbx_rec_frame")

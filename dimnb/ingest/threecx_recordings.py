@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import duckdb
-from tqdm import tqdm
 
 from dimnb import model
-from dimnb.audiofiles import probe
 from dimnb.ingest import csvread, staging
+from dimnb.ingest.recording_files import AUDIO_SUFFIXES, insert_staged, probe_rows
 
 NAME_RE = re.compile(
     r"^\[(?P<name>.*)\]_(?P<from>[^_\-\[\]]+)-(?P<to>[^_\[\]]+)_(?P<ts>\d{14})(?:\((?P<n>\d+)\))?"
     r"\.(?P<fmt>wav|mp3|ogg|opus|flac|gsm)$",
     re.IGNORECASE,
 )
-AUDIO_SUFFIXES = {".wav", ".mp3", ".ogg", ".opus", ".flac", ".gsm"}
 
 
 @dataclass(frozen=True)
@@ -65,51 +62,6 @@ def safe_join(root: Path, relative: str) -> Path | None:
     return root.joinpath(*parts)
 
 
-def _facts_rows(items: Iterable[tuple[dict, Path]], root: Path, progress: bool, label: str) -> list[dict]:
-    items = list(items)
-    rows = []
-    for base, path in tqdm(items, desc=label, unit="file", disable=not progress or len(items) < 50, leave=False):
-        row = dict(base)
-        row.update(source_path=str(path), file_name=path.name, format=path.suffix.lower().lstrip(".") or None,
-                   source_relpath=path.relative_to(root).as_posix())
-        if path.is_file():
-            facts = probe(path)
-            row.update(duration_seconds=facts.duration_seconds, size_bytes=facts.size_bytes,
-                       checksum=facts.sha256, state=model.PENDING_ARCHIVE)
-        else:
-            row.update(duration_seconds=None, size_bytes=None, checksum=None, state=model.MISSING)
-        rows.append(row)
-    return rows
-
-
-_STG_COLUMNS = ["key", "segment_seq", "segment_source_id", "conf_key", "source_path", "file_name", "format",
-                "start_time", "duration_seconds", "size_bytes", "checksum", "state", "source_file", "source_line",
-                "source_relpath"]
-
-
-def _insert_staged(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    if not rows:
-        return
-    import pandas as pd  # here, not at the top: importing pandas costs a load 0.3 s
-
-    frame = pd.DataFrame(rows).reindex(columns=_STG_COLUMNS)
-    frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
-    con.register("_stg_rec_frame", frame)
-    try:
-        con.execute(
-            """
-            INSERT INTO stg_recordings BY NAME
-            SELECT key, segment_seq::INTEGER AS segment_seq, segment_source_id, conf_key, source_path, file_name,
-                   format, start_time::TIMESTAMPTZ AS start_time, duration_seconds::DOUBLE AS duration_seconds,
-                   size_bytes::BIGINT AS size_bytes, checksum, state, source_file,
-                   source_line::BIGINT AS source_line, source_relpath
-            FROM _stg_rec_frame
-            """
-        )
-    finally:
-        con.unregister("_stg_rec_frame")
-
-
 # ------------------------------------------------------------------------------ v20: explicit links
 
 
@@ -137,7 +89,7 @@ def stage_v20_links(
                       "source_file": source_file, "source_line": line}, path))
     if bad:
         con.executemany("INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)", bad)
-    _insert_staged(con, _facts_rows(good, root, progress, "recordings"))
+    insert_staged(con, probe_rows(good, state=model.PENDING_ARCHIVE, progress=progress, root=root))
     return raw
 
 
@@ -198,8 +150,8 @@ def stage_legacy_matches(con: duckdb.DuckDBPyConnection, root: Path, *, progress
     items = [({"key": key, "segment_seq": seq, "start_time": by_path[path].start if by_path[path] else None,
                "source_file": str(root), "source_line": None}, Path(path))
              for path, (key, seq) in sorted(matched.items())]
-    rows = _facts_rows(items, root, progress, "recordings")
-    _insert_staged(con, rows)
+    rows = probe_rows(items, state=model.PENDING_ARCHIVE, progress=progress, root=root)
+    insert_staged(con, rows)
     _derive_segment_times(con, rows)
     unmatched = [(str(p), "name does not follow 3CX's convention" if n is None else "no call matches it")
                  for p, _f, n in files if str(p) not in matched and str(p) not in known]
