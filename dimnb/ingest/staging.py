@@ -21,7 +21,7 @@ CREATE OR REPLACE TEMP TABLE stg_calls (
     direction VARCHAR, from_party VARCHAR, from_ext VARCHAR, from_name VARCHAR,
     to_party VARCHAR, to_ext VARCHAR, final_party VARCHAR, final_ext VARCHAR, final_name VARCHAR,
     outcome VARCHAR, source_file VARCHAR, source_line BIGINT,
-    call_id BIGINT, segment_count INTEGER     -- optional: a loader may number calls itself (see assign_call_ids)
+    call_id BIGINT, segment_count INTEGER     -- optional: a loader may number calls itself (see _assign_missing_ids)
 );
 CREATE OR REPLACE TEMP TABLE stg_segments (
     key VARCHAR, seq INTEGER, source_id VARCHAR, kind VARCHAR,
@@ -57,10 +57,15 @@ CREATE OR REPLACE TEMP TABLE stg_conf_ids (
 """
 
 
-def drop_staging_views(con: duckdb.DuckDBPyConnection) -> None:
-    for (name,) in con.execute(
+def _staging_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Which of ``stg_calls`` / ``stg_segments`` a loader defined as views (zero-copy staging)."""
+    return [name for (name,) in con.execute(
         "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name IN ('stg_calls', 'stg_segments')"
-    ).fetchall():
+    ).fetchall()]
+
+
+def drop_staging_views(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _staging_views(con):
         con.execute(f"DROP VIEW {name}")
 
 
@@ -71,9 +76,7 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
 
 def materialize(con: duckdb.DuckDBPyConnection) -> None:
     """Turn staging views (a loader's zero-copy staging) into tables that can be changed."""
-    for (name,) in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name IN ('stg_calls', 'stg_segments')"
-    ).fetchall():
+    for name in _staging_views(con):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mat_{name} AS SELECT * FROM {name}")
         con.execute(f"DROP VIEW {name}")
         con.execute(f"ALTER TABLE _mat_{name} RENAME TO {name}")
