@@ -9,19 +9,9 @@ from typing import Any
 import click
 
 from dimnb import access, model
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_option, print_load_summary, progress_option
 from dimnb.errors import DimnbError
 from dimnb.store.stores import Stores
-
-data_option = click.option(
-    "--data",
-    "data_dir",
-    envvar=DATA_ENV,
-    default="data",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help=f"Data directory (both stores and the archive). Also ${DATA_ENV}.",
-)
 
 
 def _open(data_dir: str) -> Stores:
@@ -167,13 +157,6 @@ def load() -> None:
     """Load call records (and link recordings) from a phone system."""
 
 
-def _print_summary(summary: Any) -> None:
-    for line in summary.lines():
-        click.echo(line)
-    if not summary.anything_read:
-        raise SystemExit(1)
-
-
 @load.command("3cx")
 @data_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
@@ -181,7 +164,7 @@ def _print_summary(summary: Any) -> None:
 @click.option("--recordings", type=click.Path(exists=True, file_okay=False),
               help="3CX recordings folder (default: Recordings/ next to each file).")
 @click.option("--queues", default="", help="Comma-separated queue extensions (legacy CDRs cannot tell them apart).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars on a terminal.")
+@progress_option
 def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None, recordings: str | None,
                      queues: str, progress: bool) -> None:
     """Load 3CX CDRs: legacy CSV, cdr-*.log per-call files, or a v20 cdroutput/cdrrecordings export."""
@@ -190,7 +173,7 @@ def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
     stores = _open(data_dir)
     summary = load_3cx(stores, paths, columns=columns, recordings=Path(recordings) if recordings else None,
                        queues=[q.strip() for q in queues.split(",") if q.strip()], progress=progress)
-    _print_summary(summary)
+    print_load_summary(summary)
 
 
 @main.command()

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_option
 
 
 @click.command("archive")
-@click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
-              type=click.Path(file_okay=False), help=f"Data directory (both stores and the archive). Also ${DATA_ENV}.")
+@data_option
 @click.option("--source", type=click.Path(exists=True, file_okay=False),
               help="The 3CX recordings folder, if it is not where the recordings were loaded from "
                    "(files are looked for at SOURCE/<path inside the folder they were loaded from>).")

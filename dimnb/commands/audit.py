@@ -7,13 +7,9 @@ from pathlib import Path
 
 import click
 
+from dimnb.commands.options import data_option
 from dimnb.datadir import DATA_ENV
 from dimnb.errors import DimnbError, InvalidInput
-
-data_option = click.option(
-    "--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True, type=click.Path(file_okay=False),
-    help=f"Data directory. Also ${DATA_ENV}.",
-)
 
 
 class AuditChainBroken(DimnbError):

@@ -9,14 +9,12 @@ from typing import Any
 import click
 
 from dimnb import model
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_option
 from dimnb.filters import PERIODS
 
 FILTER_KEYS = ("start", "end", "period", "timezone", "direction", "party", "group", "outcome", "min_duration",
                "max_duration", "with_recordings")
 
-data_option = click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
-                           type=click.Path(file_okay=False), help=f"Data directory. Also ${DATA_ENV}.")
 as_option = click.option("--as", "login", required=True, help="Whose scope to apply (login).")
 
 

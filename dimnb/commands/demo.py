@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_dir_option
 
 
 @click.group()
@@ -33,8 +33,7 @@ def demo_generate(directory: str, calls: int, seed: int, days: int, audio: bool)
 
 
 @demo.command("setup")
-@click.option("--data", "data_dir", envvar=DATA_ENV, default="data/demo", show_default=True,
-              type=click.Path(file_okay=False), help="Demo data directory.")
+@data_dir_option(default="data/demo", what="Demo data directory")
 @click.option("--calls", default=500, show_default=True, help="How many calls, if the demo is generated.")
 @click.option("--seed", default=7, show_default=True, help="Generator seed, if the demo is generated.")
 def demo_setup(data_dir: str, calls: int, seed: int) -> None:

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from dimnb.commands.calls import as_option, data_option, filter_options, filters_from_options, print_frame
+from dimnb.commands.calls import (
+    as_option,
+    filter_options,
+    filters_from_options,
+    print_frame,
+)
+from dimnb.commands.options import data_option
 
 
 def _workbench(data_dir: str, login: str) -> Any:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_option, print_load_summary, progress_option
 
-_data = click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
-                     type=click.Path(file_okay=False), help=f"Data directory. Also ${DATA_ENV}.")
 _timezone = click.option(
     "--timezone",
     help="Time zone the PBX wrote its times in (IANA name, UTC, or local). Default: local, this machine's zone. "
@@ -18,19 +15,10 @@ _timezone = click.option(
 )
 _recordings = click.option("--recordings", type=click.Path(exists=True, file_okay=False),
                            help="Recordings folder (FreePBX: the monitor folder holding YYYY/MM/DD/).")
-_progress = click.option("--progress/--no-progress", default=True, show_default=True,
-                         help="Show progress bars on a terminal.")
-
-
-def _finish(summary: Any) -> None:
-    for line in summary.lines():
-        click.echo(line)
-    if not summary.anything_read:
-        raise SystemExit(1)
 
 
 @click.command("asterisk")
-@_data
+@data_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--columns", help="Column order: Asterisk field names comma-separated (_ skips one), or a layout "
                                 "name (cdr_custom, cdr_csv-16 … cdr_csv-21). Default: recognised from the file.")
@@ -40,7 +28,7 @@ def _finish(summary: Any) -> None:
                                           "wildcards. Default: *{uniqueid}.* (fits FreePBX's names).")
 @click.option("--trunks", default="", help="Comma-separated endpoint names of trunks (PJSIP/<name>-…): their side of "
                                            "a call is external. Default: decided by the numbers.")
-@_progress
+@progress_option
 def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
                      recordings: str | None, recording_pattern: str | None, trunks: str, progress: bool) -> None:
     """Load Asterisk CDRs: cdr_csv Master.csv (16-21 columns), cdr_custom files, FreePBX cdr exports."""
@@ -52,11 +40,11 @@ def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
         recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern,
         trunks=[t for t in trunks.split(",") if t.strip()], progress=progress,
     )
-    _finish(summary)
+    print_load_summary(summary)
 
 
 @click.command("freeswitch")
-@_data
+@data_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--columns", help="The cdr_csv template's variables in order, comma-separated (_ skips one), or a "
                                 "template name (example, snom). Default: recognised from the file.")
@@ -64,7 +52,7 @@ def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
 @_recordings
 @click.option("--recording-pattern", help="Recording file names, with {uuid}; * and ? are wildcards. "
                                           "Default: *{uuid}*.")
-@_progress
+@progress_option
 def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
                        recordings: str | None, recording_pattern: str | None, progress: bool) -> None:
     """Load FreeSWITCH mod_cdr_csv files (the example template, or any template given with --columns)."""
@@ -75,4 +63,4 @@ def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | Non
         Stores.open(data_dir), paths, columns=columns, timezone=timezone,
         recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern, progress=progress,
     )
-    _finish(summary)
+    print_load_summary(summary)

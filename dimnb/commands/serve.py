@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from dimnb.datadir import DATA_ENV, resolve_data_dir
+from dimnb.commands.options import data_option
+from dimnb.datadir import resolve_data_dir
 from dimnb.errors import NotInitialized
 
 
 @click.command()
-@click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
-              type=click.Path(file_okay=False), help="Data directory.")
+@data_option
 @click.option("--port", default=8866, show_default=True, help="Port on 127.0.0.1.")
 @click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder holding dashboard.ipynb and audit.ipynb (default: the checkout's notebooks/).")

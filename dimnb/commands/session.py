@@ -6,12 +6,11 @@ import json
 
 import click
 
-from dimnb.datadir import DATA_ENV
+from dimnb.commands.options import data_option
 
 
 @click.command("session")
-@click.option("--data", "data_dir", envvar=DATA_ENV, default="data", show_default=True,
-              type=click.Path(file_okay=False), help=f"Data directory. Also ${DATA_ENV}.")
+@data_option
 @click.argument("call_id", type=int)
 @click.option("--as", "login", required=True, help="Whose scope to apply (login).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
