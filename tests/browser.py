@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,29 @@ def require_chromium() -> str:
             pytest.fail("Debian's chromium is required (apt-get install chromium)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     return CHROMIUM
+
+
+# The docked player's <audio> element, as page JavaScript.
+AUDIO = "document.querySelector('audio.dimnb-audio')"
+
+
+def check_pause_and_resume(page) -> None:  # type: ignore[no-untyped-def]
+    """The player's play button pauses a playing recording (time stands still) and resumes it."""
+    page.locator(".dimnb-player-play").click()
+    page.wait_for_function(f"() => {AUDIO}.paused")
+    paused_at = page.evaluate(f"{AUDIO}.currentTime")
+    time.sleep(0.5)
+    assert page.evaluate(f"{AUDIO}.currentTime") == paused_at
+    page.locator(".dimnb-player-play").click()
+    page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {paused_at}")
+
+
+def check_mute_and_volume(page) -> None:  # type: ignore[no-untyped-def]
+    """Mute toggles the element's mute both ways; the volume slider sets its volume."""
+    page.locator(".dimnb-player-mute").click()
+    page.wait_for_function(f"() => {AUDIO}.muted === true")
+    page.locator(".dimnb-player-mute").click()
+    page.wait_for_function(f"() => {AUDIO}.muted === false")
+    page.eval_on_selector(".dimnb-player-volume",
+                          "(el) => { el.value = '0.3'; el.dispatchEvent(new Event('input')); }")
+    page.wait_for_function(f"() => Math.abs({AUDIO}.volume - 0.3) < 1e-6")

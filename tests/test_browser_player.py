@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser import AUDIO, CHROMIUM, CHROMIUM_ARGS, check_mute_and_volume, check_pause_and_resume, require_chromium
 
 from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
 from dimnb import access, sessions
@@ -89,7 +89,6 @@ def lab(tmp_path: Path, demo_playable: Path):
             server.kill()
 
 
-AUDIO = "document.querySelector('audio.dimnb-audio')"
 
 
 def run_cell(page, index: int) -> None:
@@ -136,14 +135,7 @@ def test_click_plays_from_that_point_and_the_player_controls_work(lab) -> None:
             assert page.locator(".dimnb-player").get_attribute("data-recording-id") == str(rec.recording_id)
             assert str(session.call_id) in page.locator(".dimnb-player-title").inner_text()
 
-            # pause, resume
-            page.locator(".dimnb-player-play").click()
-            page.wait_for_function(f"() => {AUDIO}.paused")
-            paused_at = page.evaluate(f"{AUDIO}.currentTime")
-            time.sleep(0.5)
-            assert page.evaluate(f"{AUDIO}.currentTime") == paused_at
-            page.locator(".dimnb-player-play").click()
-            page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {paused_at}")
+            check_pause_and_resume(page)
 
             # seek with the seek bar
             page.eval_on_selector(".dimnb-player-seek",
@@ -151,13 +143,7 @@ def test_click_plays_from_that_point_and_the_player_controls_work(lab) -> None:
             page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 3) < 1")
 
             # mute, volume, speed
-            page.locator(".dimnb-player-mute").click()
-            page.wait_for_function(f"() => {AUDIO}.muted === true")
-            page.locator(".dimnb-player-mute").click()
-            page.wait_for_function(f"() => {AUDIO}.muted === false")
-            page.eval_on_selector(".dimnb-player-volume",
-                                  "(el) => { el.value = '0.3'; el.dispatchEvent(new Event('input')); }")
-            page.wait_for_function(f"() => Math.abs({AUDIO}.volume - 0.3) < 1e-6")
+            check_mute_and_volume(page)
             page.select_option(".dimnb-player-rate", "1.5")
             page.wait_for_function(f"() => {AUDIO}.playbackRate === 1.5")
 

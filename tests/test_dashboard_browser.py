@@ -10,7 +10,6 @@ screenshots the README shows are written there.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,11 @@ from dimnb import access, audit, sessions
 from dimnb.demo import tonecode
 from dimnb.store.stores import Stores
 from dimnb.workbench import Workbench
-from browser import CHROMIUM_ARGS, require_chromium
+from browser import AUDIO, CHROMIUM_ARGS, check_mute_and_volume, check_pause_and_resume, require_chromium
 from server_fixtures import Server, demo_data, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AUDIO = "document.querySelector('audio.dimnb-audio')"
 SHOTS = os.environ.get("DIMNB_SCREENSHOTS")
 
 
@@ -107,20 +105,8 @@ def test_a_user_lists_their_scope_and_plays_from_the_clicked_point(browser, serv
         assert heard.segment_tag == (0 if rec.segment_seq is None else min(rec.segment_seq, 7))
 
         # pause, resume, mute, volume
-        page.locator(".dimnb-player-play").click()
-        page.wait_for_function(f"() => {AUDIO}.paused")
-        paused_at = page.evaluate(f"{AUDIO}.currentTime")
-        time.sleep(0.4)
-        assert page.evaluate(f"{AUDIO}.currentTime") == paused_at
-        page.locator(".dimnb-player-play").click()
-        page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {paused_at}")
-        page.locator(".dimnb-player-mute").click()
-        page.wait_for_function(f"() => {AUDIO}.muted === true")
-        page.locator(".dimnb-player-mute").click()
-        page.wait_for_function(f"() => {AUDIO}.muted === false")
-        page.eval_on_selector(".dimnb-player-volume",
-                              "(el) => { el.value = '0.3'; el.dispatchEvent(new Event('input')); }")
-        page.wait_for_function(f"() => Math.abs({AUDIO}.volume - 0.3) < 1e-6")
+        check_pause_and_resume(page)
+        check_mute_and_volume(page)
 
         # download: the original file, under its self-explaining name
         with page.expect_download(timeout=60_000) as download:
