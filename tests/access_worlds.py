@@ -273,6 +273,16 @@ def _reason(reason: access.Reason | None) -> tuple[str, str | None] | None:
     return None if reason is None else (reason.rule, reason.detail)
 
 
+def differences(world: ref.World, data_dir: Path) -> list[str]:
+    """Build ``world`` in ``data_dir``, compare it with the reference model, then remove the directory."""
+    stores = build(world, data_dir)
+    try:
+        return compare(world, stores)
+    finally:
+        stores.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def compare(world: ref.World, stores: Stores) -> list[str]:
     """Every difference between dimnb.access and the reference model, as readable lines."""
     diffs: list[str] = []

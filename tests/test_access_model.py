@@ -10,7 +10,6 @@ bench/access_fuzz.py runs the same comparison on 1,000+ worlds.
 from __future__ import annotations
 
 import os
-import shutil
 
 from hypothesis import HealthCheck, given, settings
 
@@ -25,10 +24,5 @@ WORLDS = int(os.environ.get("DIMNB_ACCESS_WORLDS", "200"))
 @given(world=access_worlds.worlds())
 def test_access_rule_equals_the_reference_model(world: World, tmp_path_factory) -> None:
     data_dir = tmp_path_factory.mktemp("world")
-    stores = access_worlds.build(world, data_dir)
-    try:
-        diffs = access_worlds.compare(world, stores)
-    finally:
-        stores.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    diffs = access_worlds.differences(world, data_dir)
     assert diffs == [], "\n".join(diffs)
