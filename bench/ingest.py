@@ -19,13 +19,14 @@ Target: load ≤ 2.0× the bare read, peak ≤ 1 GiB.
 from __future__ import annotations
 
 import argparse
-import random
 import os
+import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -176,10 +177,10 @@ con.execute("CHECKPOINT")
 print(con.execute("SELECT count(*) FROM cdr").fetchone()[0])
 """
 
-# system -> the file's columns (for the bare read) and the `dimnb load` arguments after the file.
-CASES: dict[str, tuple[tuple[str, ...], list[str]]] = {
-    "3cx": (tuple(FIELDS), []),
-    "asterisk": (CDR_CSV_LAYOUTS["cdr_csv-21"], ["--timezone", "UTC"]),
+# system -> what writes its file, the file's columns (for the bare read), the `dimnb load` arguments after it.
+CASES: dict[str, tuple[Callable[[Path, int], object], tuple[str, ...], list[str]]] = {
+    "3cx": (write_legacy_csv, tuple(FIELDS), []),
+    "asterisk": (write_asterisk_csv, CDR_CSV_LAYOUTS["cdr_csv-21"], ["--timezone", "UTC"]),
 }
 
 
@@ -204,13 +205,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the median counts")
     parser.add_argument("--write", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    write, columns, load_args = CASES[args.system]
     if args.write:
-        if args.system == "asterisk":
-            write_asterisk_csv(Path(args.write), args.rows)
-        else:
-            write_legacy_csv(Path(args.write), args.rows)
+        write(Path(args.write), args.rows)
         return
-    columns, load_args = CASES[args.system]
     rows = 200_000 if args.quick else args.rows
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="dimnb-bench-ingest-") as tmp:
@@ -225,7 +223,7 @@ def main() -> None:
         bare_times, load_times, peaks, ratios, cpu_ratios = [], [], [], [], []
         for attempt in range(args.repeat):
             seconds, bare_cpu, out = run([sys.executable, "-c", BARE, str(csv_path), str(work / f"bare{attempt}.duckdb"),
-                                     ",".join(columns)], env)
+                                          ",".join(columns)], env)
             assert int(out.strip()) == rows
             bare_times.append(seconds)
             data = work / f"data{attempt}"
