@@ -90,11 +90,12 @@ class Server:
         return Client(self.base)
 
 
-def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 90, what: str = "dimnb serve") -> None:
+    """Wait until ``url`` answers (any HTTP status); fail with the log's tail if ``process`` exits or times out."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dimnb serve exited:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited:\n{log.read_text()[-3000:]}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -102,7 +103,7 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 9
             return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"dimnb serve did not answer:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{what} did not answer:\n{log.read_text()[-3000:]}")
 
 
 def start_server(data: Path, log: Path) -> Server:
@@ -118,15 +119,19 @@ def start_server(data: Path, log: Path) -> Server:
     return Server(base, port, data, process, log)
 
 
-def stop_server(server: Server) -> None:
-    """Stop the server and its kernels: its own process group, found by its PID."""
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True`` and its kernels: its process group, by its PID."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            server.process.wait(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="module")

@@ -6,41 +6,29 @@ Needs Debian's chromium (``apt-get install -y chromium``); Playwright cannot dow
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
-
-from browser import AUDIO, CHROMIUM, CHROMIUM_ARGS, check_mute_and_volume, check_pause_and_resume, require_chromium
-
+from browser import (
+    AUDIO,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    check_mute_and_volume,
+    check_pause_and_resume,
+    require_chromium,
+)
 from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
+from server_fixtures import free_port, stop_process, wait_http
+
 from dimnb import access, sessions
 from dimnb.store.stores import Stores
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"JupyterLab did not answer at {url}")
 
 
 @pytest.fixture
@@ -67,7 +55,7 @@ def lab(tmp_path: Path, demo_playable: Path):
     work = tmp_path / "lab"
     work.mkdir()
     nbformat.write(notebook, work / "t.ipynb")
-    port, token = _free_port(), "dimnb-test-token"
+    port, token = free_port(), "dimnb-test-token"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
     env.pop("DIMNB_AUDIO_BASE", None)
@@ -75,18 +63,14 @@ def lab(tmp_path: Path, demo_playable: Path):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.open_browser=False",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "wb"),
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "wb"), start_new_session=True,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}")
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", server, tmp_path / "lab.log", what="JupyterLab")
         yield {"url": f"http://127.0.0.1:{port}/lab/tree/t.ipynb?token={token}", "session": session,
                "other": other, "log": tmp_path / "lab.log"}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
 
 
 

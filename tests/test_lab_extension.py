@@ -6,16 +6,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from server_fixtures import (  # noqa: F401  (fixtures)
+    ROOT,
+    Client,
+    demo_data,
+    free_port,
+    stop_process,
+    wait_http,
+)
 
 from dimnb import access
 from dimnb.store.stores import Stores
-from server_fixtures import ROOT, Client, demo_data, free_port  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +54,11 @@ def test_jupyterlab_streams_recordings_for_its_analyst(demo_data: Path, tmp_path
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}"],
-        cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+        cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while time.time() < deadline and _get(f"{base}/api/status?token={token}")[0] != 200:
-            time.sleep(0.3)
+        wait_http(f"{base}/api/status?token={token}", proc, log, what="jupyter_server")
         assert proc.poll() is None, log.read_text()[-2000:]
         status, body = _get(f"{base}/dimnb/audio/{mine}?token={token}")
         assert status == 200 and body[:4] == b"RIFF", log.read_text()[-2000:]
@@ -62,11 +66,7 @@ def test_jupyterlab_streams_recordings_for_its_analyst(demo_data: Path, tmp_path
         assert Client(base).request(f"/dimnb/audio/{mine}").status in (302, 403)  # no token: not signed in
         assert "streaming recordings" in log.read_text()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def test_the_extension_is_enabled_by_a_config_file_the_package_installs() -> None:
