@@ -635,15 +635,18 @@ def _local(t: datetime, zone: str) -> str:
     return t.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _clock(seconds: float | None) -> str:
-    """Seconds on the call's clock as m:ss (h:mm:ss past an hour)."""
-    if seconds is None:
-        return "?"
+def clock(seconds: float) -> str:
+    """Seconds as m:ss (h:mm:ss past an hour), rounded to the second; ``-`` before a negative time."""
     whole = int(round(seconds))
     sign = "-" if whole < 0 else ""
     h, rest = divmod(abs(whole), 3600)
     m, s = divmod(rest, 60)
     return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
+
+
+def _clock(seconds: float | None) -> str:
+    """Seconds on the call's clock (``clock``), ``?`` when unknown."""
+    return "?" if seconds is None else clock(seconds)
 
 
 def _fmt_s(seconds: float | None) -> str:

@@ -32,7 +32,7 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from dimnb import access, reports
+from dimnb import access, reports, sessions
 from dimnb.filters import SORTABLE, Filters
 from dimnb.store.stores import Stores
 from dimnb.widgets._guard import as_id, guarded
@@ -64,10 +64,7 @@ def clock(seconds: Any) -> str:
     """``75.4`` → ``"1:15"``; ``3725`` → ``"1:02:05"``; missing → ``""``."""
     if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
         return ""
-    whole = int(round(float(seconds)))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return sessions.clock(float(seconds))
 
 
 def _text(value: Any) -> str:
