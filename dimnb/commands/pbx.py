@@ -13,6 +13,11 @@ _timezone = click.option(
     help="Time zone the PBX wrote its times in (IANA name, UTC, or local). Default: local, this machine's zone. "
          "Asterisk with usegmtime=yes writes UTC.",
 )
+_date_order = click.option(
+    "--date-order", type=click.Choice(["dmy", "mdy", "ymd"]),
+    help="How the file writes dates like 1/9/2017 (a spreadsheet re-saved it): day-month-year, month-day-year or "
+         "year-month-day. Default: what the file's dates prove; a file whose dates fit both is refused.",
+)
 _recordings = click.option("--recordings", type=click.Path(exists=True, file_okay=False),
                            help="Recordings folder (FreePBX: the monitor folder holding YYYY/MM/DD/).")
 
@@ -28,17 +33,19 @@ _recordings = click.option("--recordings", type=click.Path(exists=True, file_oka
                                           "wildcards. Default: *{uniqueid}.* (fits FreePBX's names).")
 @click.option("--trunks", default="", help="Comma-separated endpoint names of trunks (PJSIP/<name>-…): their side of "
                                            "a call is external. Default: decided by the numbers.")
+@_date_order
 @progress_option
 def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
-                     recordings: str | None, recording_pattern: str | None, trunks: str, progress: bool) -> None:
-    """Load Asterisk CDRs: cdr_csv Master.csv (16-21 columns), cdr_custom files, FreePBX cdr exports."""
+                     recordings: str | None, recording_pattern: str | None, trunks: str, date_order: str | None,
+                     progress: bool) -> None:
+    """Load Asterisk CDRs: cdr_csv Master.csv (16-21 columns), cdr_custom files, FreePBX and PBXware cdr exports."""
     from dimnb.ingest.asterisk import load_asterisk
     from dimnb.store.stores import Stores
 
     summary = load_asterisk(
         Stores.open(data_dir), paths, columns=columns, timezone=timezone,
         recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern,
-        trunks=[t for t in trunks.split(",") if t.strip()], progress=progress,
+        trunks=[t for t in trunks.split(",") if t.strip()], date_order=date_order, progress=progress,
     )
     print_load_summary(summary)
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ import duckdb
 from dimnb.errors import InvalidInput
 from dimnb.ingest import pbx_recordings, pbxcsv, staging
 from dimnb.ingest.loader import LoadSummary, expand_paths, run_files
+from dimnb.sql import quote_identifier
 from dimnb.store.stores import Stores
 
 CDR_CSV_BASE = (
@@ -67,7 +68,9 @@ CDR_CUSTOM_DEFAULT = (
     "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "sequence",
 )
 FREEPBX_ONLY = ("calldate", "did", "recordingfile", "cnum", "cnam", "outbound_cnum", "outbound_cnam", "dst_cnam")
-FIELDS = CDR_CSV_BASE + ("uniqueid", "userfield") + _NEW + FREEPBX_ONLY
+# Bicom PBXware's ``cdr`` table: the Asterisk columns plus its own (an export starts with the row's AcctId).
+PBXWARE_ONLY = ("acctid", "tenant", "agiuniqueid", "trunk", "sipcallid", "inboundsipcallid")
+FIELDS = CDR_CSV_BASE + ("uniqueid", "userfield") + _NEW + FREEPBX_ONLY + PBXWARE_ONLY
 NAMED_LAYOUTS = {"cdr_custom": CDR_CUSTOM_DEFAULT, **CDR_CSV_LAYOUTS}
 
 DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
@@ -79,7 +82,8 @@ DEVICE_RE = "^(?i:" + "|".join(DEVICE_TECHS) + ")/"
 
 DEFAULT_RECORDING_PATTERN = "*{uniqueid}.*"
 
-_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$|^\d{9,10}(\.\d+)?$")
+_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$|^\d{9,10}(\.\d+)?$"
+                   r"|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}[ T]\d{1,2}:\d{2}(:\d{2})?$")
 _UID = re.compile(r"^(?:\S*-)?\d{9,10}\.\d+$")
 _INT = re.compile(r"^-?\d+$")
 
@@ -158,16 +162,32 @@ class Plan:
     skip: int = 0
     delimiter: str = ","
     widths: dict[int, list[str]] = field(default_factory=dict)
+    date_order: str | None = None  # of day-and-month-first dates (a spreadsheet's), see pbxcsv.choose_date_order
+    null_text: bool = False  # the text NULL means an empty field (database and spreadsheet exports)
 
 
-def plan_file(path: Path, columns: list[str] | None) -> Plan:
-    """Recognise a file's layout (header, cdr_csv width, cdr_custom default) unless ``--columns`` says it."""
+_TIME_FIELDS = ("start", "answer", "end", "calldate")
+
+
+def plan_file(path: Path, columns: list[str] | None, date_order: str | None = None) -> Plan:
+    """Recognise a file's layout (header, cdr_csv width, cdr_custom default) unless ``--columns`` says it,
+    and how it writes dates and empty fields."""
+    plan = _plan_layout(path, columns)
+    times = [i for i, name in enumerate(plan.columns) if name in _TIME_FIELDS]
+    plan.date_order = pbxcsv.choose_date_order(path, times, skip=plan.skip, delimiter=plan.delimiter, given=date_order)
+    sample = pbxcsv.sample_rows(path, delimiter=plan.delimiter)
+    plan.null_text = any(value == "NULL" for row in sample for value in row)
+    return plan
+
+
+def _plan_layout(path: Path, columns: list[str] | None) -> Plan:
     line = pbxcsv.first_line(path)
     declared = header_columns(line) if line else None
     if declared is not None:
         names = columns or declared
         check_columns(names)
-        kind = "asterisk-freepbx" if "calldate" in names or "recordingfile" in names else "asterisk-header"
+        kind = ("asterisk-pbxware" if "tenant" in names or "acctid" in names
+                else "asterisk-freepbx" if "calldate" in names or "recordingfile" in names else "asterisk-header")
         return Plan(kind, names, skip=1, delimiter=pbxcsv.header_delimiter(line))
     if columns:
         return Plan("asterisk-columns", columns, delimiter=pbxcsv.header_delimiter(line) if line else ",")
@@ -258,7 +278,7 @@ def _party_sql(source: str, has_trunks: bool) -> str:
                     ELSE 'extension' END AS from_type,
                 CASE
                     WHEN app IN ('confbridge', 'meetme') THEN 'conference'
-                    WHEN app = 'voicemail' AND dstchannel IS NULL THEN 'voicemail'
+                    WHEN app = 'voicemail' AND (dstchannel IS NULL OR dstchannel LIKE 'Local/%') THEN 'voicemail'
                     WHEN app = 'queue' AND dstchannel IS NULL THEN 'queue'
                     {to_device}
                     WHEN dstchannel IS NOT NULL OR app IS NULL OR app IN ('dial', 'followme', 'page')
@@ -304,18 +324,22 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     pbxcsv.drop_legs(con)
     pbxcsv.drop_typed(con, "_ast")
     columns = set(plan.columns) | {c for w in plan.widths.values() for c in w}
-    params: dict[str, object] = {**pbxcsv.time_params(options.zone), "device_re": DEVICE_RE}
+    params: dict[str, object] = {**pbxcsv.time_params(options.zone, plan.date_order), "device_re": DEVICE_RE}
     if options.trunks:
         params["trunk_re"] = trunk_regex(options.trunks)
 
+    def field_sql(name: str) -> str:
+        return f"nullif({quote_identifier(name)}, 'NULL')" if plan.null_text else quote_identifier(name)
+
     def v(name: str) -> str:
         # Asterisk pads nothing; trimming every field would cost a fifth of the load.
-        return f"nullif({_q(name)}, '')"
+        return f"nullif({field_sql(name)}, '')"
 
     def t(name: str) -> str:
-        return pbxcsv.trimmed(_q(name))
+        return pbxcsv.trimmed(field_sql(name))
 
     def typed(source: str) -> str:
+        source = _conference_in_rooms(source, field_sql)
         inner = f"""
             SELECT filename,
                 coalesce({t('start')}, {t('calldate')}) AS start_text,
@@ -344,6 +368,9 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                 CASE WHEN channel LIKE 'Local/%' THEN regexp_replace(channel, ';[0-9]+$', '') END AS local_channel,
                 CASE WHEN dstchannel LIKE 'Local/%' THEN regexp_replace(dstchannel, ';[0-9]+$', '') END
                     AS local_dstchannel,
+                CASE WHEN channel LIKE 'Local/%' THEN TRY_CAST(regexp_extract(channel, ';([0-9]+)$', 1) AS INTEGER) END
+                    AS local_half,
+                dstchannel IS NOT NULL AS has_dstchannel,
                 coalesce(sequence, 0) AS leg_order,
                 hash(start_text, end_text, disposition, channel, dstchannel, app, uniqueid, sequence) AS row_hash,
                 t_answer, {pbxcsv.time_quality_sql()} AS time_quality,
@@ -360,9 +387,10 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
                 to_type, to_ext, dst_cnam AS to_name, dst AS dialled,
                 CASE WHEN to_type IN ('conference', 'voicemail', 'queue', 'ivr') THEN to_type
                      WHEN answered_hint AND t_answer IS NOT NULL THEN 'talk' ELSE 'ringing' END AS kind,
-                to_type NOT IN ('queue', 'ivr') AND answered_hint AND t_answer IS NOT NULL AS answered,
+                -- an IVR or announcement that answered (Playback, Background, Record, ...) is the PBX answering
+                to_type <> 'queue' AND answered_hint AND t_answer IS NOT NULL AS answered,
                 disposition IN ('BUSY', 'FAILED', 'CONGESTION') AS failure,
-                recordingfile, NULL::BOOLEAN AS local_half_present
+                recordingfile, NULL::BOOLEAN AS plumbing
             FROM ({_party_sql(timed, bool(options.trunks))})
         """
 
@@ -377,11 +405,12 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _legs AS
-        SELECT _rowid AS rid, filename AS file, line, key, 0 AS rank, leg_order, row_hash, uniqueid AS source_id,
+        SELECT _rowid AS rid, filename AS file, line, key,
+            CASE WHEN local_half = 1 AND plumbing THEN 1 ELSE 0 END AS rank, leg_order, row_hash, uniqueid AS source_id,
             t_start AS start_time, t_answer AS answer_time, t_end AS end_time, time_quality,
             from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, dialled,
             kind, answered, failure,
-            NOT (local_dstchannel IS NOT NULL AND coalesce(local_half_present, false)) AS is_segment,
+            NOT coalesce(plumbing, false) AS is_segment,
             recordingfile, strftime(start_local, '%Y/%m/%d') AS local_day
         FROM {rows.view}
         """
@@ -397,36 +426,86 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     )
 
 
-def _q(name: str) -> str:
-    return '"' + name + '"'
+def _conference_in_rooms(source: str, field_sql: Callable[[str], str]) -> str:
+    """``source`` with each conference joiner made the calling side of its row.
+
+    PBXware, and ConfBridge/MeetMe setups that dial people into a room, write
+    one row per joiner whose ``src``/``dst`` are the room's organiser and
+    number and whose ``dstchannel`` is the joiner's phone: the joiner is who
+    took part (from that row's start to its end), so their channel becomes
+    the row's ``channel`` and the organiser's number and name are dropped.
+    """
+    joiner = (f"lower({field_sql('lastapp')}) IN ('confbridge', 'meetme') "
+              f"AND regexp_matches({field_sql('dstchannel')}, $device_re)")
+    replaced = ", ".join(
+        f"CASE WHEN _in_room THEN {new} ELSE {quote_identifier(name)} END AS {quote_identifier(name)}"
+        for name, new in (("channel", quote_identifier("dstchannel")), ("dstchannel", "NULL"), ("src", "NULL"),
+                          ("clid", "NULL"), ("cnam", "NULL"))
+    )
+    return f"(SELECT * EXCLUDE (_in_room) REPLACE ({replaced}) FROM (SELECT *, coalesce({joiner}, false) AS _in_room FROM {source}))"
 
 
 def _join_local_halves(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Mark fan-out rows towards ``Local/x;1`` whose ``;2`` half is in the same call (``local_half_present``).
+    """Join the two halves of Local channels into their call, and mark the rows that are only their plumbing.
 
-    Without linkedid the ``;2`` half has its own uniqueid: it joins the call
-    of the row that dialled it (the same Local channel, while that row ran).
+    Without linkedid each half has its own uniqueid: a ``;2`` half joins the
+    call of the row that dialled its ``;1`` half (a ring group's fan-out),
+    or of the ``;1`` half's own row (a call file's originate), when they
+    name the same Local channel and ran at the same time. Then (``plumbing``:
+    no segment of its own):
+
+    - a fan-out row towards ``Local/x;1`` whose ``;2`` half, which dials the
+      real phone, is in the call, unless it is the row where the caller
+      reached voicemail (``lastapp=VoiceMail`` keeps its row wherever it sits);
+    - a ``;2`` half that reached nobody, behind such a voicemail row (FreePBX's
+      "press 0 for the operator" way out);
+    - an originate's ``;1`` half (it only runs the application) when its
+      ``;2`` half is in the call.
     """
     has_local = con.execute(
         f"SELECT count(*) FROM {table} WHERE local_dstchannel IS NOT NULL OR local_channel IS NOT NULL"
     ).fetchone()[0]
     if not has_local:
         return
+    overlaps = ("b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND"
+                " AND NOT b.has_linkedid")
     if con.execute(f"SELECT count(*) FROM {table} WHERE local_channel IS NOT NULL AND NOT has_linkedid").fetchone()[0]:
         con.execute(
             f"""
             UPDATE {table} b SET key = a.key
             FROM (SELECT local_dstchannel AS base, key, t_start, t_end
                   FROM {table} WHERE local_dstchannel IS NOT NULL AND t_start IS NOT NULL) a
-            WHERE b.local_channel = a.base AND NOT b.has_linkedid
-              AND b.t_start BETWEEN a.t_start - INTERVAL 2 SECOND AND coalesce(a.t_end, a.t_start) + INTERVAL 2 SECOND
+            WHERE b.local_channel = a.base AND {overlaps}
+            """
+        )
+        con.execute(
+            f"""
+            UPDATE {table} b SET key = a.key
+            FROM (SELECT local_channel AS base, key, t_start, t_end
+                  FROM {table} WHERE local_half = 1 AND NOT has_linkedid AND t_start IS NOT NULL) a
+            WHERE b.local_channel = a.base AND b.local_half = 2 AND b.key <> a.key AND {overlaps}
             """
         )
     con.execute(
         f"""
-        UPDATE {table} a SET local_half_present = true
+        UPDATE {table} a SET plumbing = true
         FROM (SELECT DISTINCT key, local_channel AS base FROM {table} WHERE local_channel IS NOT NULL) h
-        WHERE h.key = a.key AND h.base = a.local_dstchannel
+        WHERE h.key = a.key AND h.base = a.local_dstchannel AND a.to_type <> 'voicemail'
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE {table} b SET plumbing = true
+        FROM (SELECT DISTINCT key, local_dstchannel AS base FROM {table}
+              WHERE local_dstchannel IS NOT NULL AND to_type = 'voicemail') v
+        WHERE v.key = b.key AND v.base = b.local_channel AND b.local_half = 2 AND NOT b.has_dstchannel
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE {table} a SET plumbing = true
+        FROM (SELECT DISTINCT key, local_channel AS base FROM {table} WHERE local_half = 2) h
+        WHERE h.key = a.key AND h.base = a.local_channel AND a.local_half = 1 AND NOT a.has_dstchannel
         """
     )
 
@@ -479,9 +558,10 @@ def load_asterisk(
     recordings: Path | str | None = None,
     recording_pattern: str | None = None,
     trunks: Sequence[str] = (),
+    date_order: str | None = None,
     progress: bool = False,
 ) -> LoadSummary:
-    """Load Asterisk CDRs (cdr_csv, cdr_custom, FreePBX export) and link their recordings."""
+    """Load Asterisk CDRs (cdr_csv, cdr_custom, FreePBX and PBXware exports) and link their recordings."""
     options = Options(
         zone=pbxcsv.resolve_zone(timezone), trunks=[t.strip() for t in trunks if t.strip()],
         recordings=Path(recordings) if recordings else None,
@@ -489,8 +569,9 @@ def load_asterisk(
     )
     pbx_recordings.check_options(options.recordings, options.recording_pattern)
     column_list = parse_columns(columns) if columns else None
+    order = pbxcsv.check_date_order(date_order)
     notes: list[str] = []
-    summary = run_files(stores, "asterisk", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list),
+    summary = run_files(stores, "asterisk", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list, order),
                         lambda con, file, plan: stage(con, file, plan, options, notes), progress=progress)
     summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
     return summary

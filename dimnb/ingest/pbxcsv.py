@@ -115,11 +115,74 @@ def zone_note(zone: str, *, given: bool) -> str:
     return read if given else f"{read} (this machine's zone; set --timezone to the PBX's)"
 
 
-def time_params(zone: str) -> dict[str, object]:
-    params: dict[str, object] = {"fmts": TIME_FORMATS}
+def time_params(zone: str, date_order: str | None = None) -> dict[str, object]:
+    params: dict[str, object] = {"fmts": date_formats(date_order) + TIME_FORMATS}
     if not is_utc(zone):
         params["tz"] = zone
     return params
+
+
+# ------------------------------------------------------------------------------------------ date orders
+
+# ``--date-order``: how a spreadsheet wrote the dates it re-saved (``1/9/2017 16:33:01``).
+DATE_ORDERS = ("dmy", "mdy", "ymd")
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})[ T]\d{1,2}:\d{2}")
+
+
+def date_formats(order: str | None) -> list[str]:
+    """The time formats a date order adds in front of ``TIME_FORMATS`` (year-first ones are always read)."""
+    if order not in ("dmy", "mdy"):
+        return []
+    day_month = "%d{s}%m{s}%Y" if order == "dmy" else "%m{s}%d{s}%Y"
+    return [day_month.format(s=sep) + clock for sep in "/.-" for clock in (" %H:%M:%S", " %H:%M", "T%H:%M:%S")]
+
+
+def check_date_order(order: str | None) -> str | None:
+    if order is None:
+        return None
+    if order.strip().lower() not in DATE_ORDERS:
+        raise InvalidInput(f"--date-order: {order!r} is not one of {', '.join(DATE_ORDERS)}", field="date_order")
+    return order.strip().lower()
+
+
+def choose_date_order(path: Path, time_columns: Sequence[int], *, skip: int, delimiter: str,
+                      given: str | None) -> str | None:
+    """The order of a file's day-and-month-first dates: ``given``, else what its dates prove, else refuse.
+
+    Only a file whose first and last lines hold such dates is read through (spreadsheet exports are small);
+    a date whose first number is above 12 proves day-first, whose second is, month-first. A file whose
+    dates fit both is refused with an example line rather than read one way at random.
+    """
+    if given is not None or not time_columns:
+        return given
+    sample = sample_rows(path, delimiter=delimiter)
+    if not any(_NUMERIC_DATE.match(r[i]) for r in sample for i in time_columns if i < len(r)):
+        return None
+    day_first = month_first = example = None
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+            if number <= skip:
+                continue
+            for i in time_columns:
+                found = _NUMERIC_DATE.match(row[i]) if i < len(row) else None
+                if not found:
+                    continue
+                first, second = int(found.group(1)), int(found.group(2))
+                example = example or (number, row[i].strip())
+                if first > 12 and day_first is None:
+                    day_first = (number, row[i].strip())
+                if second > 12 and month_first is None:
+                    month_first = (number, row[i].strip())
+    if day_first and month_first:
+        raise InvalidInput(
+            f"{path}: dates are written day first ('{day_first[1]}', line {day_first[0]}) and month first "
+            f"('{month_first[1]}', line {month_first[0]}); give --date-order dmy or mdy", field="date_order")
+    if day_first or month_first:
+        return "dmy" if day_first else "mdy"
+    assert example is not None
+    raise InvalidInput(
+        f"{path}: dates like '{example[1]}' (line {example[0]}) could be day/month or month/day, and no date in the "
+        "file tells which; give --date-order dmy or mdy", field="date_order")
 
 
 # ------------------------------------------------------------------------------------------ looking at files
@@ -546,7 +609,7 @@ _CALL_COLUMNS = """
 """
 _ONE_ROW_CALL = """
     SELECT call_id, key, start_time, end_time,
-        CASE WHEN answered AND kind IN ('talk', 'conference') THEN answer_time END AS answer_time,
+        CASE WHEN answered AND is_segment AND kind IN ('talk', 'conference', 'ivr') THEN answer_time END AS answer_time,
         from_party, from_ext, from_name, from_type AS first_from_type,
         coalesce(dialled, to_party) AS to_party, to_ext,
         CASE WHEN is_segment THEN to_party END AS final_party,
@@ -559,14 +622,21 @@ _ONE_ROW_CALL = """
         file, line, is_segment::INTEGER AS segment_count
     FROM _legs_ordered WHERE legs = 1
 """
-# The call runs from its first start to its last end; it was answered when a talk or conference segment was;
+# The call runs from its first start to its last end; it was answered when a talk or conference segment was, or
+# when its last segment is an IVR or announcement that answered (the PBX answered it: only a caller who hangs up
+# before any answer abandons);
 # its caller and dialled number come from the row that describes it (lowest rank, then earliest), each from the
 # first row that has one (arg_min skips NULLs); the final party from the last answered talk segment, else the
 # last segment (``final_pos`` ranks answered talk segments above the others: one arg_max instead of two).
 _PER_CALL_AGGREGATE = """
     SELECT call_id, any_value(key) AS key,
         min(start_time) AS start_time, max(end_time) AS end_time,
-        min(answer_time) FILTER (WHERE answered AND kind IN ('talk', 'conference')) AS answer_time,
+        coalesce(
+            min(answer_time) FILTER (WHERE answered AND is_segment AND kind IN ('talk', 'conference')),
+            -- answered by the PBX itself: the call ended in an IVR or announcement that answered it
+            CASE WHEN max(ord) FILTER (WHERE is_segment AND kind = 'ivr' AND answered) = max(ord) FILTER (WHERE is_segment)
+                 THEN arg_max(answer_time, ord) FILTER (WHERE is_segment AND kind = 'ivr' AND answered) END
+        ) AS answer_time,
         arg_min(from_party, pos) AS from_party, arg_min(from_ext, pos) AS from_ext,
         arg_min(from_name, pos) AS from_name, arg_min(from_type, pos) AS first_from_type,
         arg_min(coalesce(dialled, to_party), pos) AS to_party, arg_min(to_ext, pos) AS to_ext,
@@ -595,7 +665,8 @@ def stage_legs(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TEMP VIEW stg_segments AS
         SELECT key, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
                from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name,
-               answered AND kind IN ('talk', 'conference', 'voicemail') AS answered, NULL::VARCHAR AS reason, call_id
+               answered AND kind IN ('talk', 'conference', 'voicemail', 'ivr') AS answered, NULL::VARCHAR AS reason,
+               call_id
         FROM _legs_ordered WHERE is_segment AND NOT is_dup
         """
     )
