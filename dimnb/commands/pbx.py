@@ -59,15 +59,21 @@ def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
 @_recordings
 @click.option("--recording-pattern", help="Recording file names, with {uuid}; * and ? are wildcards. "
                                           "Default: *{uuid}*.")
+@click.option("--extensions", help="Numbers that are extensions whatever their length, for users not in the "
+                                   "directory yet: ranges and numbers (1000-1999,20172519) or a regular expression. "
+                                   "Numbers of directory users are extensions anyway; other numbers of 7+ digits "
+                                   "are external.")
 @progress_option
 def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
-                       recordings: str | None, recording_pattern: str | None, progress: bool) -> None:
+                       recordings: str | None, recording_pattern: str | None, extensions: str | None,
+                       progress: bool) -> None:
     """Load FreeSWITCH mod_cdr_csv files (the example template, or any template given with --columns)."""
     from dimnb.ingest.freeswitch import load_freeswitch
     from dimnb.store.stores import Stores
 
     summary = load_freeswitch(
         Stores.open(data_dir), paths, columns=columns, timezone=timezone,
-        recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern, progress=progress,
+        recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern,
+        extensions=extensions, progress=progress,
     )
     print_load_summary(summary)

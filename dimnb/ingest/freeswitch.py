@@ -17,9 +17,19 @@ seconds (the end and answer then follow from duration and billsec, and are
 marked ``estimated``), months without a leading zero. A uuid seen twice is
 one leg: the first row counts, the others are reported as duplicates.
 
-Extensions: ``caller_id_number`` and ``destination_number`` when they look
-like one (up to 6 digits, or a name the directory could hold); numbers of 7+
-digits, and callers in the ``public`` context, are external.
+Extensions: a ``caller_id_number`` or ``destination_number`` that belongs to
+a user in the directory is an extension whatever its length (FreeSWITCH
+users are often 8-digit numbers); so is one that ``--extensions`` names (a
+regex, or ranges like ``1000-1999,20172519``, for users not yet in the
+directory). Any other number is an extension when it looks like one (up to 6
+digits, or a name the directory could hold); numbers of 7+ digits, and
+callers in the ``public`` context, are external. The summary says how many
+numbers each rule decided.
+
+A B-leg's caller id is what its callee was shown (``effective_caller_id_*``,
+often the company's number): the caller of the A-leg it was bridged to is
+who the callee talked to, so that B-leg's segment starts from the A-leg's
+caller.
 """
 
 from __future__ import annotations
@@ -122,9 +132,55 @@ def plan_file(path: Path, columns: list[str] | None) -> Plan:
     )
 
 
+@dataclass(frozen=True)
+class ExtensionRule:
+    """``--extensions``: numbers that are extensions whatever their length (a regex, or ranges and numbers)."""
+
+    text: str
+    regex: str | None = None
+    ranges: tuple[tuple[str, str], ...] = ()
+
+    def sql(self, column: str) -> tuple[str, dict[str, object]]:
+        """A condition on ``column`` and its parameters (names prefixed ``ext_``)."""
+        if self.regex is not None:
+            return f"coalesce(regexp_full_match({column}, $ext_re), false)", {"ext_re": self.regex}
+        parts, params = [], {}
+        for i, (low, high) in enumerate(self.ranges):
+            params[f"ext_lo{i}"], params[f"ext_hi{i}"] = int(low), int(high)
+            params[f"ext_len{i}"], params[f"ext_len_hi{i}"] = len(low), len(high)
+            parts.append(f"(strlen({column}) BETWEEN $ext_len{i} AND $ext_len_hi{i} "
+                         f"AND TRY_CAST({column} AS HUGEINT) BETWEEN $ext_lo{i} AND $ext_hi{i})")
+        return f"coalesce(regexp_full_match({column}, '[0-9]+') AND ({' OR '.join(parts)}), false)", params
+
+
+_RANGES = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
+
+
+def parse_extensions(spec: str | None) -> ExtensionRule | None:
+    """``--extensions``: ranges and numbers (``1000-1999,20172519``), else a regular expression."""
+    if spec is None or not spec.strip():
+        return None
+    if _RANGES.match(spec):
+        ranges = []
+        for part in spec.split(","):
+            low, _, high = (p.strip() for p in part.partition("-"))
+            high = high or low
+            if int(high) < int(low):
+                raise InvalidInput(f"--extensions: the range {part.strip()} ends before it starts", field="extensions")
+            ranges.append((low, high))
+        return ExtensionRule(spec.strip(), ranges=tuple(ranges))
+    try:
+        re.compile(spec)
+    except re.error as exc:
+        raise InvalidInput(f"--extensions: {spec!r} is neither ranges like 1000-1999,20172519 nor a regular "
+                           f"expression ({exc})", field="extensions") from None
+    return ExtensionRule(spec.strip(), regex=spec.strip())
+
+
 @dataclass
 class Options:
     zone: str
+    extensions: ExtensionRule | None = None
     recordings: Path | None = None
     recording_pattern: str = DEFAULT_RECORDING_PATTERN
     progress: bool = False
@@ -204,6 +260,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
                      "they are loaded with those bytes shown as \\xNN")
     pbxcsv.quarantine_bad_calls(con, rows, "uuid", file, plan.delimiter)
+    _decide_extensions(con, rows.table, options.extensions, notes, Path(file).name)
     # One leg per uuid: the first row counts (a spreadsheet or a re-sent line may repeat it).
     repeated = con.execute(
         f"""
@@ -227,6 +284,15 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     if con.execute(f"SELECT count(*) FROM {rows.table} WHERE uuid <> key").fetchone()[0]:
         con.execute(f"UPDATE {rows.table} SET is_segment = false "
                     f"WHERE uuid = key AND key IN (SELECT key FROM {rows.table} WHERE uuid <> key)")
+        # The B-leg the A-leg was bridged to: its callee talked to the A-leg's caller (its own caller id is only
+        # what the callee was shown).
+        con.execute(
+            f"""
+            UPDATE {rows.table} b SET cid_number = a.cid_number, cid_name = a.cid_name, from_type = a.from_type
+            FROM (SELECT uuid, bleg_uuid, key, cid_number, cid_name, from_type FROM {rows.table} WHERE uuid = key) a
+            WHERE b.uuid = a.bleg_uuid AND b.key = a.key AND b.uuid <> a.uuid
+            """
+        )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _legs AS
@@ -251,6 +317,47 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         pattern=pbx_recordings.compile_pattern(options.recording_pattern), zone=options.zone, notes=notes,
         progress=options.progress,
     )
+
+
+def _decide_extensions(con: duckdb.DuckDBPyConnection, table: str, rule: ExtensionRule | None, notes: list[str],
+                       name: str) -> None:
+    """Make every party whose number belongs to a directory user, or that ``--extensions`` names, an extension;
+    say how many numbers each rule decided."""
+    listed, params = rule.sql("number") if rule else ("false", {})
+    counts = con.execute(
+        f"""
+        WITH parties AS (
+            SELECT number, kind, number IN (SELECT extension FROM dir_extensions) AS in_directory, {listed} AS listed
+            FROM (SELECT cid_number AS number, from_type AS kind FROM {table}
+                  UNION SELECT destination, to_type FROM {table})
+            WHERE number IS NOT NULL AND kind IN ('extension', 'external', 'other')
+        )
+        SELECT count(DISTINCT number) FILTER (WHERE in_directory),
+               count(DISTINCT number) FILTER (WHERE listed AND NOT in_directory),
+               count(DISTINCT number) FILTER (WHERE kind = 'extension' AND NOT in_directory AND NOT listed),
+               count(DISTINCT number) FILTER (WHERE kind <> 'extension' AND (in_directory OR listed))
+        FROM parties
+        """,
+        params,
+    ).fetchone()
+    by_directory, by_rule, by_form, changed = (int(n) for n in counts)
+    if changed:
+        for number, kind in (("cid_number", "from_type"), ("destination", "to_type")):
+            condition, bound = rule.sql(number) if rule else ("false", {})
+            con.execute(
+                f"""
+                UPDATE {table} SET {kind} = 'extension'
+                WHERE {kind} IN ('external', 'other')
+                  AND ({number} IN (SELECT extension FROM dir_extensions) OR {condition})
+                """,
+                bound,
+            )
+    if by_directory or rule is not None:
+        parts = [f"by the directory: {by_directory} numbers"]
+        if rule is not None:
+            parts.append(f"by --extensions {rule.text}: {by_rule}")
+        parts.append(f"by their form (up to 6 digits, or a name): {by_form}")
+        notes.append(f"{name}: extensions decided {'; '.join(parts)}; other numbers of 7+ digits are external")
 
 
 def _note_differing_repeats(con: duckdb.DuckDBPyConnection, view: str, notes: list[str], name: str) -> None:
@@ -319,10 +426,12 @@ def load_freeswitch(
     timezone: str | None = None,
     recordings: Path | str | None = None,
     recording_pattern: str | None = None,
+    extensions: str | None = None,
     progress: bool = False,
 ) -> LoadSummary:
     """Load FreeSWITCH mod_cdr_csv files and link their recordings."""
-    options = Options(zone=pbxcsv.resolve_zone(timezone), recordings=Path(recordings) if recordings else None,
+    options = Options(zone=pbxcsv.resolve_zone(timezone), extensions=parse_extensions(extensions),
+                      recordings=Path(recordings) if recordings else None,
                       recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress)
     pbx_recordings.check_options(options.recordings, options.recording_pattern)
     column_list = parse_columns(columns) if columns else None
