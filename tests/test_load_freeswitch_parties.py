@@ -18,7 +18,8 @@ from dimnb import access
 from dimnb.actions import VIEW_CALLS
 from dimnb.directory import import_directory
 from dimnb.errors import InvalidInput
-from dimnb.ingest.freeswitch import load_freeswitch, parse_extensions
+from dimnb.ingest import freeswitch
+from dimnb.ingest.freeswitch import load_freeswitch
 from dimnb.ingest.loader import sync_directory
 from dimnb.store.stores import Stores
 
@@ -67,10 +68,10 @@ def test_extensions_named_on_the_command_line(stores: Stores, spec: str) -> None
 
 def test_bad_extension_patterns_are_refused() -> None:
     with pytest.raises(InvalidInput, match="ends before it starts"):
-        parse_extensions("1999-1000")
+        freeswitch.parse_extensions("1999-1000")
     with pytest.raises(InvalidInput, match="neither ranges"):
-        parse_extensions("30(15")
-    assert parse_extensions("  ") is None
+        freeswitch.parse_extensions("30(15")
+    assert freeswitch.parse_extensions("  ") is None
 
 
 def test_the_a_leg_caller_takes_part_in_a_bridged_call(stores: Stores, tmp_path: Path) -> None:
