@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dimnb.demo.generate import generate
     from dimnb.directory import import_directory
-    from dimnb.ingest.loader import load_3cx
+    from dimnb.ingest.threecx import load_3cx
     from dimnb.store.stores import Stores
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="dimnb-bench-archive-"))

@@ -59,7 +59,7 @@ def build_world(base: Path, *, calls: int, seed: int, remove: int = 3) -> World:
     """Generate the demo export, load it into a new data directory, delete ``remove`` recording sources."""
     from dimnb.demo.generate import generate
     from dimnb.directory import import_directory
-    from dimnb.ingest.loader import load_3cx
+    from dimnb.ingest.threecx import load_3cx
     from dimnb.store.stores import Stores
 
     world = World(base / "data", base / "pbx")

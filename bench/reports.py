@@ -57,7 +57,8 @@ def build_store(calls: int) -> Path:
     from dimnb.demo.generate import generate
     from dimnb.directory import import_directory
     from dimnb.ingest import staging
-    from dimnb.ingest.loader import load_3cx, sync_directory
+    from dimnb.ingest.loader import sync_directory
+    from dimnb.ingest.threecx import load_3cx
 
     data_dir = ROOT / ".bench" / f"reports-{calls}"
     done = data_dir / ".complete"

@@ -72,7 +72,8 @@ def build(calls: int) -> Path:
     from dimnb.demo.generate import generate
     from dimnb.directory import import_directory
     from dimnb.ingest import staging, tagging
-    from dimnb.ingest.loader import load_3cx, sync_directory
+    from dimnb.ingest.loader import sync_directory
+    from dimnb.ingest.threecx import load_3cx
 
     base = CACHE / f"calls-{calls}"
     data = base / "data"

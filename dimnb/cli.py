@@ -168,7 +168,7 @@ def load() -> None:
 def load_3cx_command(data_dir: str, paths: tuple[str, ...], columns: str | None, recordings: str | None,
                      queues: str, progress: bool) -> None:
     """Load 3CX CDRs: legacy CSV, cdr-*.log per-call files, or a v20 cdroutput/cdrrecordings export."""
-    from dimnb.ingest.loader import load_3cx
+    from dimnb.ingest.threecx import load_3cx
 
     stores = _open(data_dir)
     summary = load_3cx(stores, paths, columns=columns, recordings=Path(recordings) if recordings else None,

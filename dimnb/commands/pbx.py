@@ -63,10 +63,11 @@ def asterisk_command(data_dir: str, paths: tuple[str, ...], columns: str | None,
                                    "directory yet: ranges and numbers (1000-1999,20172519) or a regular expression. "
                                    "Numbers of directory users are extensions anyway; other numbers of 7+ digits "
                                    "are external.")
+@_date_order
 @progress_option
 def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | None, timezone: str | None,
                        recordings: str | None, recording_pattern: str | None, extensions: str | None,
-                       progress: bool) -> None:
+                       date_order: str | None, progress: bool) -> None:
     """Load FreeSWITCH mod_cdr_csv files (the example template, or any template given with --columns)."""
     from dimnb.ingest.freeswitch import load_freeswitch
     from dimnb.store.stores import Stores
@@ -74,6 +75,6 @@ def freeswitch_command(data_dir: str, paths: tuple[str, ...], columns: str | Non
     summary = load_freeswitch(
         Stores.open(data_dir), paths, columns=columns, timezone=timezone,
         recordings=Path(recordings) if recordings else None, recording_pattern=recording_pattern,
-        extensions=extensions, progress=progress,
+        extensions=extensions, date_order=date_order, progress=progress,
     )
     print_load_summary(summary)

@@ -17,7 +17,8 @@ from typing import Any
 from dimnb import archive
 from dimnb.demo.audit_events import seed_demo_audit
 from dimnb.directory import import_directory, set_password
-from dimnb.ingest.loader import LoadSummary, load_3cx, sync_directory
+from dimnb.ingest.loader import LoadSummary, sync_directory
+from dimnb.ingest.threecx import load_3cx
 from dimnb.store.stores import Stores
 
 PBX_DIR = "pbx"

@@ -42,8 +42,9 @@ from pathlib import Path
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import pbx_recordings, pbxcsv, staging
-from dimnb.ingest.loader import LoadSummary, expand_paths, run_files
+from dimnb.ingest import pbx_recordings, pbxcsv, staging, system
+from dimnb.ingest.loader import LoadSummary
+from dimnb.ingest.system import LegCsvSystem, LegOptions, LegPlan
 from dimnb.sql import quote_identifier
 from dimnb.store.stores import Stores
 
@@ -91,15 +92,6 @@ _INT = re.compile(r"^-?\d+$")
 # ------------------------------------------------------------------------------------------ layouts
 
 
-def parse_columns(spec: str | Sequence[str]) -> list[str]:
-    """``--columns``: a layout name (``cdr_custom``, ``cdr_csv-21``, ...) or field names in file order."""
-    if isinstance(spec, str) and spec.strip().lower() in NAMED_LAYOUTS:
-        return list(NAMED_LAYOUTS[spec.strip().lower()])
-    names = pbxcsv.parse_column_list(spec, FIELDS, "Asterisk")
-    check_columns(names)
-    return names
-
-
 def check_columns(names: Sequence[str]) -> None:
     if "start" not in names and "calldate" not in names:
         raise InvalidInput("the column list must include start (or FreePBX's calldate)", field="columns")
@@ -108,11 +100,6 @@ def check_columns(names: Sequence[str]) -> None:
                            field="columns")
     if "end" not in names and "duration" not in names:
         raise InvalidInput("the column list must include end or duration", field="columns")
-
-
-def header_columns(line: str) -> list[str] | None:
-    """The column list a header line declares (unknown names skipped), or None when the line is data."""
-    return pbxcsv.header_columns(line, FIELDS)
 
 
 def _fit(row: Sequence[str], layout: Sequence[str]) -> int | None:
@@ -153,36 +140,14 @@ def _best_layout(rows: Sequence[Sequence[str]], candidates: dict[str, tuple[str,
     return best[2] if best else None
 
 
-@dataclass
-class Plan:
-    """How to read one file."""
-
-    kind: str
-    columns: list[str]
-    skip: int = 0
-    delimiter: str = ","
-    widths: dict[int, list[str]] = field(default_factory=dict)
-    date_order: str | None = None  # of day-and-month-first dates (a spreadsheet's), see pbxcsv.choose_date_order
-    null_text: bool = False  # the text NULL means an empty field (database and spreadsheet exports)
+Plan = LegPlan
+TIME_FIELDS = ("start", "answer", "end", "calldate")
 
 
-_TIME_FIELDS = ("start", "answer", "end", "calldate")
-
-
-def plan_file(path: Path, columns: list[str] | None, date_order: str | None = None) -> Plan:
-    """Recognise a file's layout (header, cdr_csv width, cdr_custom default) unless ``--columns`` says it,
-    and how it writes dates and empty fields."""
-    plan = _plan_layout(path, columns)
-    times = [i for i, name in enumerate(plan.columns) if name in _TIME_FIELDS]
-    plan.date_order = pbxcsv.choose_date_order(path, times, skip=plan.skip, delimiter=plan.delimiter, given=date_order)
-    sample = pbxcsv.sample_rows(path, delimiter=plan.delimiter)
-    plan.null_text = any(value == "NULL" for row in sample for value in row)
-    return plan
-
-
-def _plan_layout(path: Path, columns: list[str] | None) -> Plan:
+def plan_layout(path: Path, columns: list[str] | None) -> Plan:
+    """Recognise a file's layout (header, cdr_csv width, cdr_custom default) unless ``--columns`` says it."""
     line = pbxcsv.first_line(path)
-    declared = header_columns(line) if line else None
+    declared = pbxcsv.header_columns(line, FIELDS) if line else None
     if declared is not None:
         names = columns or declared
         check_columns(names)
@@ -220,12 +185,8 @@ def _plan_layout(path: Path, columns: list[str] | None) -> Plan:
 
 
 @dataclass
-class Options:
-    zone: str
+class Options(LegOptions):
     trunks: list[str] = field(default_factory=list)
-    recordings: Path | None = None
-    recording_pattern: str = DEFAULT_RECORDING_PATTERN
-    progress: bool = False
 
 
 def trunk_regex(trunks: Sequence[str]) -> str:
@@ -339,7 +300,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         return pbxcsv.trimmed(field_sql(name))
 
     def typed(source: str) -> str:
-        source = _conference_in_rooms(source, field_sql)
+        source = _room_members_as_callers(source, field_sql)
         inner = f"""
             SELECT filename,
                 coalesce({t('start')}, {t('calldate')}) AS start_text,
@@ -426,7 +387,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     )
 
 
-def _conference_in_rooms(source: str, field_sql: Callable[[str], str]) -> str:
+def _room_members_as_callers(source: str, field_sql: Callable[[str], str]) -> str:
     """``source`` with each conference joiner made the calling side of its row.
 
     PBXware, and ConfBridge/MeetMe setups that dial people into a room, write
@@ -543,6 +504,32 @@ def _check_zone_against_uniqueids(con: duckdb.DuckDBPyConnection, table: str, zo
 # ------------------------------------------------------------------------------------------ the command
 
 
+class Asterisk(LegCsvSystem[Options]):
+    """Asterisk, FreePBX and PBXware CDR files (``dimnb.ingest.system``'s template)."""
+
+    name = "asterisk"
+    label = "Asterisk"
+    fields = FIELDS
+    layouts = NAMED_LAYOUTS
+
+    @staticmethod
+    def check_columns(names: Sequence[str]) -> None:
+        check_columns(names)
+
+    def is_cdr_file(self, candidate: Path, folder: Path) -> bool:
+        return is_cdr_file(candidate, folder)
+
+    def plan_file(self, path: Path) -> Plan:
+        return self.plan_dates_and_nulls(path, plan_layout(path, self.columns), TIME_FIELDS)
+
+    def stage_file(self, con: duckdb.DuckDBPyConnection, file: str, plan: Plan) -> None:
+        stage(con, file, plan, self.options, self.staged_notes)
+
+
+parse_columns = Asterisk.parse_columns
+header_columns = Asterisk.header_columns
+
+
 def is_cdr_file(candidate: Path, folder: Path) -> bool:
     """In a folder given: ``*.csv`` and rotated ``*.csv.1`` / ``*.csv-20260301`` files, not recordings."""
     return (".csv" in candidate.name.lower() and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
@@ -563,15 +550,11 @@ def load_asterisk(
 ) -> LoadSummary:
     """Load Asterisk CDRs (cdr_csv, cdr_custom, FreePBX and PBXware exports) and link their recordings."""
     options = Options(
-        zone=pbxcsv.resolve_zone(timezone), trunks=[t.strip() for t in trunks if t.strip()],
+        zone=pbxcsv.resolve_zone(timezone), zone_given=timezone is not None,
         recordings=Path(recordings) if recordings else None,
-        recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress,
+        recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN,
+        date_order=pbxcsv.check_date_order(date_order), progress=progress,
+        trunks=[t.strip() for t in trunks if t.strip()],
     )
     pbx_recordings.check_options(options.recordings, options.recording_pattern)
-    column_list = parse_columns(columns) if columns else None
-    order = pbxcsv.check_date_order(date_order)
-    notes: list[str] = []
-    summary = run_files(stores, "asterisk", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list, order),
-                        lambda con, file, plan: stage(con, file, plan, options, notes), progress=progress)
-    summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
-    return summary
+    return system.load(stores, Asterisk(options, columns), paths, progress=progress)

@@ -35,15 +35,17 @@ caller.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from dimnb.errors import InvalidInput
-from dimnb.ingest import pbx_recordings, pbxcsv, staging
-from dimnb.ingest.loader import LoadSummary, expand_paths, run_files
+from dimnb.ingest import pbx_recordings, pbxcsv, staging, system
+from dimnb.ingest.loader import LoadSummary
+from dimnb.ingest.system import LegCsvSystem, LegOptions, LegPlan
+from dimnb.sql import quote_identifier
 from dimnb.store.stores import Stores
 
 EXAMPLE = (
@@ -72,16 +74,8 @@ FAILURE_RE = "|".join(FAILURE_CAUSES)
 DEFAULT_RECORDING_PATTERN = "*{uuid}*"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
-
-
-def parse_columns(spec: str | Sequence[str]) -> list[str]:
-    """``--columns``: a template name (``example``, ``snom``) or the template's variables in order."""
-    if isinstance(spec, str) and spec.strip().lower() in TEMPLATES:
-        return list(TEMPLATES[spec.strip().lower()])
-    names = pbxcsv.parse_column_list(spec, FIELDS, "FreeSWITCH")
-    check_columns(names)
-    return names
+_TIME = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
+                   r"|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}[ T]\d{1,2}:\d{2}(:\d{2})?$")
 
 
 def check_columns(names: Sequence[str]) -> None:
@@ -95,22 +89,14 @@ def check_columns(names: Sequence[str]) -> None:
                            field="columns")
 
 
-def header_columns(line: str) -> list[str] | None:
-    """The column list a header line declares (unknown names skipped), or None when the line is data."""
-    return pbxcsv.header_columns(line, FIELDS)
+Plan = LegPlan
+TIME_FIELDS = ("start_stamp", "answer_stamp", "end_stamp")
 
 
-@dataclass
-class Plan:
-    kind: str
-    columns: list[str]
-    skip: int = 0
-    delimiter: str = ","
-
-
-def plan_file(path: Path, columns: list[str] | None) -> Plan:
+def plan_layout(path: Path, columns: list[str] | None) -> Plan:
+    """Recognise a file's template (header, or the example/snom templates) unless ``--columns`` says it."""
     line = pbxcsv.first_line(path)
-    declared = header_columns(line) if line else None
+    declared = pbxcsv.header_columns(line, FIELDS) if line else None
     if declared is not None:
         names = columns or declared
         check_columns(names)
@@ -178,23 +164,15 @@ def parse_extensions(spec: str | None) -> ExtensionRule | None:
 
 
 @dataclass
-class Options:
-    zone: str
+class Options(LegOptions):
     extensions: ExtensionRule | None = None
-    recordings: Path | None = None
-    recording_pattern: str = DEFAULT_RECORDING_PATTERN
-    progress: bool = False
 
 
-def _epoch(name: str, columns: set[str], scale: float) -> str:
+def _epoch(name: str, columns: set[str], scale: float, field_sql: Callable[[str], str]) -> str:
     if name not in columns:
         return "NULL::TIMESTAMPTZ"
-    value = f"TRY_CAST(nullif(trim({_q(name)}), '') AS DOUBLE)"
+    value = f"TRY_CAST(nullif(trim({field_sql(name)}), '') AS DOUBLE)"
     return f"CASE WHEN {value} > 0 THEN to_timestamp({value} / {scale}) END"
-
-
-def _q(name: str) -> str:
-    return '"' + name + '"'
 
 
 def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Options, notes: list[str]) -> None:
@@ -208,11 +186,15 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
     pbxcsv.drop_typed(con, "_fs")
     columns = set(plan.columns)
 
+    def field_sql(name: str) -> str:
+        return f"nullif({quote_identifier(name)}, 'NULL')" if plan.null_text else quote_identifier(name)
+
     def v(name: str) -> str:
-        return pbxcsv.trimmed(_q(name))
+        return pbxcsv.trimmed(field_sql(name))
 
     def exact(kind: str) -> str:
-        return f"coalesce({_epoch(kind + '_uepoch', columns, 1e6)}, {_epoch(kind + '_epoch', columns, 1.0)})"
+        return (f"coalesce({_epoch(kind + '_uepoch', columns, 1e6, field_sql)}, "
+                f"{_epoch(kind + '_epoch', columns, 1.0, field_sql)})")
 
     external = pbxcsv.EXTERNAL_NUMBER_RE
     token = pbxcsv.EXTENSION_TOKEN_RE
@@ -254,7 +236,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, plan: Plan, options: Option
         """
 
     rows = pbxcsv.read_typed(con, file, plan.columns, FIELDS, typed,
-                             {**pbxcsv.time_params(options.zone), "failure_re": FAILURE_RE},
+                             {**pbxcsv.time_params(options.zone, plan.date_order), "failure_re": FAILURE_RE},
                              skip=plan.skip, delimiter=plan.delimiter, name="_fs")
     if rows.rescued_encoding:
         notes.append(f"{Path(file).name}: {rows.rescued_encoding} rows hold bytes that are not UTF-8; "
@@ -413,6 +395,32 @@ def _join_legs(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+class FreeSwitch(LegCsvSystem[Options]):
+    """FreeSWITCH mod_cdr_csv files (``dimnb.ingest.system``'s template)."""
+
+    name = "freeswitch"
+    label = "FreeSWITCH"
+    fields = FIELDS
+    layouts = TEMPLATES
+
+    @staticmethod
+    def check_columns(names: Sequence[str]) -> None:
+        check_columns(names)
+
+    def is_cdr_file(self, candidate: Path, folder: Path) -> bool:
+        return is_cdr_file(candidate, folder)
+
+    def plan_file(self, path: Path) -> Plan:
+        return self.plan_dates_and_nulls(path, plan_layout(path, self.columns), TIME_FIELDS)
+
+    def stage_file(self, con: duckdb.DuckDBPyConnection, file: str, plan: Plan) -> None:
+        stage(con, file, plan, self.options, self.staged_notes)
+
+
+parse_columns = FreeSwitch.parse_columns
+header_columns = FreeSwitch.header_columns
+
+
 def is_cdr_file(candidate: Path, _folder: Path) -> bool:
     """In a folder given: ``*.csv`` and rotated ``*.csv.1`` files, not recordings."""
     return ".csv" in candidate.name.lower() and candidate.suffix.lower() not in pbx_recordings.AUDIO_SUFFIXES
@@ -427,16 +435,14 @@ def load_freeswitch(
     recordings: Path | str | None = None,
     recording_pattern: str | None = None,
     extensions: str | None = None,
+    date_order: str | None = None,
     progress: bool = False,
 ) -> LoadSummary:
     """Load FreeSWITCH mod_cdr_csv files and link their recordings."""
-    options = Options(zone=pbxcsv.resolve_zone(timezone), extensions=parse_extensions(extensions),
+    options = Options(zone=pbxcsv.resolve_zone(timezone), zone_given=timezone is not None,
                       recordings=Path(recordings) if recordings else None,
-                      recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN, progress=progress)
+                      recording_pattern=recording_pattern or DEFAULT_RECORDING_PATTERN,
+                      date_order=pbxcsv.check_date_order(date_order), progress=progress,
+                      extensions=parse_extensions(extensions))
     pbx_recordings.check_options(options.recordings, options.recording_pattern)
-    column_list = parse_columns(columns) if columns else None
-    notes: list[str] = []
-    summary = run_files(stores, "freeswitch", expand_paths(paths, is_cdr_file), lambda p: plan_file(p, column_list),
-                        lambda con, file, plan: stage(con, file, plan, options, notes), progress=progress)
-    summary.notes[:0] = [pbxcsv.zone_note(options.zone, given=timezone is not None)] + notes
-    return summary
+    return system.load(stores, FreeSwitch(options, columns), paths, progress=progress)

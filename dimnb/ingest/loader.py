@@ -1,4 +1,7 @@
-"""Running a load: find and classify files, stage them with their system's module, merge, publish.
+"""Running a load for any phone system: stage each unit with its system's module, merge, publish.
+
+What a system provides is written down in ``dimnb.ingest.system``; this
+module is the part every system shares.
 
 One ``dimnb load`` invocation writes one new call-store generation. Inside
 it each unit (a file, or a batch of one-file-per-call files) is its own
@@ -9,23 +12,19 @@ whose exact content was loaded before is skipped.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 import duckdb
 from tqdm import tqdm
 
 from dimnb.audiofiles import sha256_file
 from dimnb.errors import DimnbError, InvalidInput
-from dimnb.ingest import csvread, staging, tagging, threecx_legacy, threecx_recordings, threecx_v20
+from dimnb.ingest import staging, tagging
 from dimnb.store.stores import Stores
-
-PERCALL_RE = re.compile(r"^cdr-\d{12}\..*\.log$", re.IGNORECASE)
 
 
 @dataclass
@@ -87,17 +86,14 @@ class Unit:
     skip: int = 0
 
 
-def _first_line(path: Path) -> str:
+def first_line(path: Path) -> str:
+    """A file's first line (for recognising its layout), without a BOM."""
     with open(path, "rb") as handle:
         head = handle.read(65536)
     return head.decode("utf-8-sig", errors="replace").splitlines()[0] if head.strip() else ""
 
 
-def _is_3cx_file(candidate: Path, _folder: Path) -> bool:
-    return candidate.suffix.lower() in (".csv", ".log", ".txt") and "Recordings" not in candidate.parts
-
-
-def expand_paths(paths: Iterable[str | Path], wanted: Callable[[Path, Path], bool] = _is_3cx_file) -> list[Path]:
+def expand_paths(paths: Iterable[str | Path], wanted: Callable[[Path, Path], bool]) -> list[Path]:
     """The files given, and in each folder given every file below it that ``wanted(file, folder)`` accepts."""
     found: list[Path] = []
     for raw in paths:
@@ -111,33 +107,9 @@ def expand_paths(paths: Iterable[str | Path], wanted: Callable[[Path, Path], boo
     return found
 
 
-def classify_3cx(files: Sequence[Path], columns: list[str] | None) -> list[Unit]:
-    percall: list[Path] = []
-    units: list[Unit] = []
-    for path in files:
-        if PERCALL_RE.match(path.name):
-            percall.append(path)
-            continue
-        first = _first_line(path)
-        v20 = threecx_v20.header_columns(first)
-        if threecx_v20.is_cdroutput_header(v20):
-            units.append(Unit("3cx-v20-cdroutput", [path], v20, 1))
-        elif threecx_v20.is_recordings_header(v20):
-            units.append(Unit("3cx-v20-recordings", [path], v20, 1))
-        else:
-            declared = threecx_legacy.header_columns(first)
-            if declared is not None:
-                units.append(Unit("3cx-legacy", [path], columns or threecx_legacy.parse_columns(declared), 1))
-            else:
-                units.append(Unit("3cx-legacy", [path], columns or list(threecx_legacy.DEFAULT_COLUMNS), 0))
-    if percall:
-        units.append(Unit("3cx-percall", percall, columns or list(threecx_legacy.DEFAULT_COLUMNS), 0))
-    order = {"3cx-v20-cdroutput": 0, "3cx-v20-recordings": 1, "3cx-legacy": 2, "3cx-percall": 3}
-    return sorted(units, key=lambda u: order[u.kind])
-
-
-# Loads that make a file with the same content "already loaded".
-_COMPLETE_LOAD = "system = $system AND duplicates >= 0 AND NOT (kind = '3cx-v20-recordings' AND quarantined > 0)"
+# Loads that make a file with the same content "already loaded" (a file of recording links with rows whose call
+# was not there yet is read again: the calls may have come since).
+_COMPLETE_LOAD = "system = $system AND duplicates >= 0 AND NOT (kind LIKE '%-recordings' AND quarantined > 0)"
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, system: str, sha: str) -> bool:
@@ -214,38 +186,6 @@ def sync_directory(con: duckdb.DuckDBPyConnection, stores: Stores) -> bool:
 StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], None]
 
 
-class FilePlan(Protocol):
-    """How one file is to be read (a system module's layout recognition)."""
-
-    kind: str
-    columns: list[str]
-    skip: int
-
-
-PlanT = TypeVar("PlanT", bound=FilePlan)
-
-
-def run_files(
-    stores: Stores,
-    system: str,
-    files: Sequence[Path],
-    plan_file: Callable[[Path], PlanT],
-    stage_file: Callable[[duckdb.DuckDBPyConnection, str, PlanT], None],
-    *,
-    progress: bool = False,
-) -> LoadSummary:
-    """``run_units`` with one unit a file: every file planned first (a file it cannot read stops the load before
-    anything is written), then each staged by ``stage_file(con, absolute path, plan)``."""
-    plans = {path: plan_file(path) for path in files}
-    units = [Unit(plan.kind, [path], plan.columns, plan.skip) for path, plan in plans.items()]
-
-    def stage_unit(con: duckdb.DuckDBPyConnection, unit: Unit) -> None:
-        path = unit.files[0]
-        stage_file(con, str(path.resolve()), plans[path])
-
-    return run_units(stores, system, units, stage_unit, progress=progress)
-
-
 def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *, progress: bool = False) -> LoadSummary:
     """Stage and merge each unit in its own transaction, all in one new generation."""
     summary = LoadSummary(system)
@@ -286,32 +226,10 @@ def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *,
     return summary
 
 
-def load_3cx(
-    stores: Stores,
-    paths: Iterable[str | Path],
-    *,
-    columns: str | Sequence[str] | None = None,
-    recordings: Path | None = None,
-    queues: Sequence[str] = (),
-    progress: bool = False,
-) -> LoadSummary:
-    """Load 3CX CDRs (legacy CSV, per-call logs, v20 cdroutput + cdrrecordings) and link recordings."""
-    column_list = threecx_legacy.parse_columns(columns) if columns else None
-    units = classify_3cx(expand_paths(paths), column_list)
+def __getattr__(name: str) -> object:
+    # Where load_3cx lived before dimnb.ingest.threecx: older imports keep working.
+    if name == "load_3cx":
+        from dimnb.ingest.threecx import load_3cx
 
-    def stage(con: duckdb.DuckDBPyConnection, unit: Unit) -> None:
-        files = [str(p.resolve()) for p in unit.files]
-        # Absolute, so the archive job finds the files whatever directory it runs in.
-        root = (Path(recordings) if recordings else unit.files[0].parent / "Recordings").resolve()
-        if unit.kind == "3cx-v20-cdroutput":
-            csvread.drop(con, threecx_v20.stage(con, files[0], unit.columns))
-            return
-        if unit.kind == "3cx-v20-recordings":
-            csvread.drop(con, threecx_recordings.stage_v20_links(con, files[0], unit.columns, root, progress=progress))
-            return
-        # The staged views read the raw table until the merge: it is dropped with the next unit's staging.
-        threecx_legacy.stage(con, files, unit.columns, skip=unit.skip, queue_extensions=queues)
-        if root.is_dir():
-            threecx_recordings.stage_legacy_matches(con, root, progress=progress)
-
-    return run_units(stores, "3cx", units, stage, progress=progress)
+        return load_3cx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
