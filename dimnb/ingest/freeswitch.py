@@ -305,6 +305,8 @@ def _decide_extensions(con: duckdb.DuckDBPyConnection, table: str, rule: Extensi
                        name: str) -> None:
     """Make every party whose number belongs to a directory user, or that ``--extensions`` names, an extension;
     say how many numbers each rule decided."""
+    if rule is None and not con.execute("SELECT count(*) FROM dir_extensions").fetchone()[0]:
+        return
     listed, params = rule.sql("number") if rule else ("false", {})
     counts = con.execute(
         f"""
