@@ -20,6 +20,13 @@ Layouts (recognised from the rows themselves, or given with ``--columns``):
 - FreePBX: its ``cdr`` table exported as CSV with a header; ``calldate`` is
   the start (no answer or end columns: they follow from duration and
   billsec) and ``recordingfile`` names the call's recording.
+- PBXware: its ``cdr`` table exported with a header (``AcctId``, then 26
+  columns: Asterisk's plus ``tenant``, ``agiuniqueid``, ``trunk``, ``did``,
+  ``sipcallid``, ``inboundsipcallid``).
+
+Exports re-saved by a spreadsheet: day-and-month-first dates in the order
+the file proves or ``--date-order`` gives (``pbxcsv.choose_date_order``),
+``NULL`` cells read as empty.
 
 Parties and extensions: the extension of a party is its device's endpoint
 name from the channel (``PJSIP/101-0000002a`` → ``101``), so the directory
@@ -27,8 +34,9 @@ lists endpoint names (in FreePBX, the extension numbers). A trunk's side is
 external: with ``--trunks`` the named endpoints are trunks; without it, the
 side is external when its number has 7+ digits (or came in on a FreePBX
 DID) and its endpoint is not named like an extension number. ``Local/``
-channels are not parties: a ring group's fan-out row towards ``Local/…;1``
-is dropped when the ``;2`` half, which dials the real phone, is in the call.
+channels are not parties (``_join_local_halves``). A conference row whose
+``dstchannel`` is a phone is that joiner's (``_room_members_as_callers``).
+An IVR or announcement row that says ANSWERED was answered by the PBX.
 """
 
 from __future__ import annotations
