@@ -34,6 +34,7 @@ import hashlib
 import json
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -220,6 +221,22 @@ def checkpoint(state: StateStore, *, key_file: Path | None = None,
         return None  # nothing new since the last checkpoint
     return audit_checkpoints.write_checkpoint(root, current.seq, current.hash, key_file=key_file,
                                               checkpoints_file=checkpoints_file)
+
+
+def start_hourly_checkpoints(state: StateStore, every_seconds: float = audit_checkpoints.MAX_AGE_SECONDS,
+                             ) -> threading.Thread:
+    """A daemon thread that signs the head every hour when it moved (a long-running server calls this once)."""
+    def loop() -> None:
+        while True:
+            time.sleep(every_seconds)
+            try:
+                checkpoint(state)
+            except Exception:  # never let the timer die; the next hour tries again
+                audit_checkpoints.log.exception("dimnb audit: hourly checkpoint failed")
+
+    thread = threading.Thread(target=loop, name="dimnb-audit-checkpoints", daemon=True)
+    thread.start()
+    return thread
 
 
 # ------------------------------------------------------------------------------------------ the playback gate
