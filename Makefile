@@ -38,4 +38,4 @@ bench: install
 	$(BIN)/python bench/ingest.py --quick --system asterisk
 
 clean-demo:
-	rm -rf $(DEMO_DATA)
+	rm -rf $(DEMO_DATA) $(DEMO_DATA).audit-key $(DEMO_DATA).audit-checkpoints.jsonl

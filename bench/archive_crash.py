@@ -10,7 +10,9 @@ rename before publish, mid-publish), or at a random moment while it runs in
 slow motion. After every kill every 3CX recording must be either pending with
 its source intact, or available with a verified copy in the archive (or, for
 a deleted source, pending or missing), no file under a final archive name may
-differ from its recording, and the per-call counters must agree. When all
+differ from its recording, and the per-call counters must agree. After a
+complete run no temp file a killed run was writing (``.last-run.json.<pid>.tmp``)
+may be left over. When all
 work is done the call store is reset to its freshly loaded state (the
 archive emptied) and the kills go on. A last uninterrupted run must finish
 the job. The last line is the number of violations (target 0).
@@ -203,6 +205,8 @@ def check(world: World) -> list[str]:
                 path = Path(folder) / name
                 if path.parent == archive_root and name in (archive.LOCK_FILE, archive.LAST_RUN_FILE):
                     continue
+                if path.parent == archive_root and _is_summary_temp(name):
+                    continue  # a killed run's own; check_finished says whether the next runs remove it
                 prefix = name.split("-", 1)[0]
                 if not prefix.isdigit() or int(prefix) not in checksums:
                     problems.append(f"{path}: a file in the archive that names no recording")
@@ -211,14 +215,22 @@ def check(world: World) -> list[str]:
     return problems
 
 
+def _is_summary_temp(name: str) -> bool:
+    return name.startswith(f".{archive.LAST_RUN_FILE}.") and name.endswith(".tmp")
+
+
 def check_finished(world: World) -> list[str]:
-    """After an uninterrupted run: everything archived, the deleted sources missing."""
+    """After an uninterrupted run: everything archived, the deleted sources missing, no temp file left over."""
     store = CallStore(world.data / "calls")
     try:
         rows = store.query("SELECT state, source_path, checksum FROM recordings WHERE system = '3cx'")
     finally:
         store.close()
     problems = []
+    archive_root = world.data / "archive"
+    if archive_root.is_dir():
+        problems += [f"{p}: a stray temp file a killed run left behind" for p in archive_root.iterdir()
+                     if _is_summary_temp(p.name)]
     for state, source_path, checksum in rows:
         expected = "missing" if source_path in world.removed or checksum is None else "available"
         if state != expected:

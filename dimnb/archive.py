@@ -634,6 +634,7 @@ def run(
     try:
         if not dry_run:
             _clear_incoming(job.incoming)
+            _clear_stale_last_run(archive_root)
         todo = candidates(stores, before=before)
         summary.considered = len(todo)
         total_bytes = sum(c.size_bytes or 0 for c in todo)
@@ -708,6 +709,16 @@ def _clear_incoming(incoming: Path) -> None:
             unlink_quietly(Path(entry.path))
 
 
+def _last_run_tmp(archive_root: Path, pid: int) -> Path:
+    return archive_root / f".{LAST_RUN_FILE}.{pid}.tmp"
+
+
+def _clear_stale_last_run(archive_root: Path) -> None:
+    """Remove summaries a killed run was writing (we hold the lock, so no other run is writing one)."""
+    for stale in archive_root.glob(f".{LAST_RUN_FILE}.*.tmp"):
+        unlink_quietly(stale)
+
+
 def _write_last_run(archive_root: Path, started_at: datetime, summary: ArchiveSummary) -> None:
     record = {
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -723,7 +734,7 @@ def _write_last_run(archive_root: Path, started_at: datetime, summary: ArchiveSu
         "seconds": round(summary.seconds, 3),
         "generations": summary.generations,
     }
-    tmp = archive_root / f".{LAST_RUN_FILE}.{os.getpid()}.tmp"
+    tmp = _last_run_tmp(archive_root, os.getpid())
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, archive_root / LAST_RUN_FILE)
 

@@ -8,13 +8,19 @@ who can rewrite the file *and* recompute every later hash is caught only
 against a head recorded elsewhere (``verify(anchor=...)``; every audit report
 prints the head it read).
 
+The head is also signed and written outside the data directory every few
+events and every hour (``dimnb.audit_checkpoints``), so ``dimnb audit
+verify`` catches a truncated or recomputed chain too.
+
 Who calls what:
 
-- the audio HTTP handler and the in-kernel widget fallback call
-  ``authorize_playback`` (or ``widget_playback``) on every request: it asks
-  ``access.can_play``, appends the event and returns the decision, or appends
-  a *denied* event and raises ``NotFound``. A play start counts once per
-  (login, recording, play token), however many Range requests the play takes;
+- every access to audio bytes goes through ONE gate, ``authorize_playback``:
+  HTTP GET and HEAD, downloads, and the in-kernel player (``widget_playback``).
+  It parses the recording id (ASCII digits only), asks ``access.can_play``,
+  appends the event and returns the decision, or appends a *denied* event
+  and raises ``NotFound``. A play counts once per (login, recording, play
+  token) however many Range requests it takes, and again once the token has
+  served a whole file's length (``count_served``) or is ten minutes old;
   every download counts.
 - anything else that needs to append an event calls ``record``.
 - the dashboard server asks ``may_view_audit`` before showing the audit
@@ -28,13 +34,15 @@ import hashlib
 import json
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
-from dimnb import access
+from dimnb import access, audit_checkpoints
 from dimnb.actions import VIEW_AUDIT
 from dimnb.errors import InvalidInput, NotFound, UnknownUser
 from dimnb.store.statestore import StateStore
@@ -56,6 +64,9 @@ _MAX_CLIENT = 128
 _MAX_USER_AGENT = 512
 WIDGET_CLIENT: Final = "kernel"
 WIDGET_USER_AGENT: Final = "dimnb widget (no server)"
+# A play token counts as a new play once it has served this long or a whole file's length.
+PLAY_TOKEN_SECONDS: Final = 600
+_FALSE_FLAGS: Final = frozenset({"", "0", "false", "no", "off"})
 
 
 # ------------------------------------------------------------------------------------------ events
@@ -157,8 +168,8 @@ def record(
         raise ValueError(f"not a play token: {play_id!r}")
     if kind == DOWNLOAD:
         play_id = None
-    ts = format_ts(at or datetime.now(timezone.utc))
-    detail_text = canonical_json(dict(detail)) if detail else None
+    event = {"login": login, "kind": kind, "recording_id": recording_id, "call_id": call_id, "rule": rule,
+             "client": client, "user_agent": user_agent, "play_id": play_id, "at": at, "detail": detail}
     with state.transaction() as con:
         if play_id is not None:
             counted = con.execute(
@@ -167,62 +178,123 @@ def record(
             ).fetchone()
             if counted is not None:
                 return None
-        last = con.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev_hash = (int(last["seq"]) + 1, last["hash"]) if last else (1, GENESIS)
-        fields = {
-            "seq": seq, "ts": ts, "login": login, "kind": kind, "recording_id": recording_id, "call_id": call_id,
-            "rule": rule, "client": _clip(client, _MAX_CLIENT), "user_agent": _clip(user_agent, _MAX_USER_AGENT),
-            "play_id": play_id, "detail": detail_text,
-        }
-        digest = event_hash(prev_hash, fields)
-        con.execute(
-            f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            (*fields.values(), prev_hash, digest),
-        )
+        appended = _append(con, **event)
+    _after_append(state, appended)
+    return appended
+
+
+def _append(con: Any, *, login: str | None, kind: str, recording_id: int | None, call_id: int | None,
+            rule: str | None, client: str | None, user_agent: str | None, play_id: str | None,
+            at: datetime | None, detail: Mapping[str, Any] | None) -> AuditEvent:
+    """Append one event inside the caller's transaction."""
+    ts = format_ts(at or datetime.now(timezone.utc))
+    detail_text = canonical_json(dict(detail)) if detail else None
+    last = con.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev_hash = (int(last["seq"]) + 1, last["hash"]) if last else (1, GENESIS)
+    fields = {
+        "seq": seq, "ts": ts, "login": login, "kind": kind, "recording_id": recording_id, "call_id": call_id,
+        "rule": rule, "client": _clip(client, _MAX_CLIENT), "user_agent": _clip(user_agent, _MAX_USER_AGENT),
+        "play_id": play_id, "detail": detail_text,
+    }
+    digest = event_hash(prev_hash, fields)
+    con.execute(
+        f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        (*fields.values(), prev_hash, digest),
+    )
     return AuditEvent(**fields, prev_hash=prev_hash, hash=digest)
+
+
+def _after_append(state: StateStore, event: AuditEvent) -> None:
+    """Committed: sign the head outside the data directory when a checkpoint is due."""
+    audit_checkpoints.maybe_checkpoint(state.path.parent, event.seq, event.hash)
+
+
+def checkpoint(state: StateStore, *, key_file: Path | None = None,
+               checkpoints_file: Path | None = None) -> "audit_checkpoints.Checkpoint | None":
+    """Sign the current head now (the hourly timer, ``dimnb audit checkpoint``, the end of a demo seed)."""
+    current = head(state)
+    if current is None:
+        return None
+    root = state.path.parent
+    last = audit_checkpoints.latest_line(checkpoints_file or audit_checkpoints.checkpoints_path(root))
+    if last is not None and last.get("seq") == current.seq and last.get("hash") == current.hash:
+        return None  # nothing new since the last checkpoint
+    return audit_checkpoints.write_checkpoint(root, current.seq, current.hash, key_file=key_file,
+                                              checkpoints_file=checkpoints_file)
+
+
+def start_hourly_checkpoints(state: StateStore, every_seconds: float = audit_checkpoints.MAX_AGE_SECONDS,
+                             ) -> threading.Thread:
+    """A daemon thread that signs the head every hour when it moved (a long-running server calls this once)."""
+    def loop() -> None:
+        while True:
+            time.sleep(every_seconds)
+            try:
+                checkpoint(state)
+            except Exception:  # never let the timer die; the next hour tries again
+                audit_checkpoints.log.exception("dimnb audit: hourly checkpoint failed")
+
+    thread = threading.Thread(target=loop, name="dimnb-audit-checkpoints", daemon=True)
+    thread.start()
+    return thread
 
 
 # ------------------------------------------------------------------------------------------ the playback gate
 
 
-def _recording_id(raw: int | str | None) -> int | None:
+def parse_recording_id(raw: object) -> int | None:
+    """A recording id from a URL or a widget: an int, or ASCII digits only (no ``²``, no ``٤``); else None."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return raw if 0 < raw < 2**63 else None
+    if isinstance(raw, str) and 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit():
         return int(raw)
     return None
 
 
+def download_flag(raw: object) -> bool:
+    """Whether a ``download`` argument asks for a download: any value but absent, empty, 0, false, no or off."""
+    if raw is None or isinstance(raw, bool):
+        return raw is True
+    return str(raw).strip().lower() not in _FALSE_FLAGS
+
+
 def _play_token(raw: str | None) -> str | None:
     """A token the client sent; one we cannot trust to be a token makes every request count (never fewer)."""
-    return raw if raw is not None and _PLAY_ID_RE.match(raw) else None
+    return raw if isinstance(raw, str) and _PLAY_ID_RE.match(raw) else None
 
 
 def authorize_playback(
     stores: Stores,
     login: str,
-    recording_id: int | str | None,
+    recording_id: object,
     *,
     download: bool = False,
     play_id: str | None = None,
     client: str | None = None,
     user_agent: str | None = None,
     via: str = "http",
+    method: str = "GET",
+    audit_grant: bool = True,
     at: datetime | None = None,
 ) -> access.PlayDecision:
     """THE gate for audio bytes: decide with ``access.can_play``, audit, then return the decision.
 
-    Call it on every request for a recording (each Range chunk too, so a
-    revoked grant stops the next chunk): the play start is recorded once per
-    ``play_id``, a download every time. A refusal is recorded as *denied*
-    with the recording id asked for and no call id, then raises ``NotFound``
-    (a recording one may not play and one that does not exist look the same).
-    If the event cannot be written, the error propagates: no audit, no audio.
+    Call it on every request for a recording, whatever the method or path
+    (each Range chunk too, so a revoked grant stops the next chunk; HEAD too,
+    so it answers exactly as GET). A play is recorded once per ``play_id``
+    until that token has served a whole file (see ``count_served``) or is
+    ``PLAY_TOKEN_SECONDS`` old, then again; a download every time. A refusal
+    is recorded as *denied* with the recording id asked for and no call id,
+    then raises ``NotFound`` (a recording one may not play and one that does
+    not exist look the same). ``audit_grant=False`` decides and records only a
+    refusal (a widget that hands the browser a URL: the server audits the
+    bytes). If the event cannot be written, the error propagates: no audit,
+    no audio.
     """
     token = None if download else _play_token(play_id)
-    asked = _recording_id(recording_id)
+    asked = parse_recording_id(recording_id)
     decision = None
     if asked is not None:
         try:
@@ -232,28 +304,61 @@ def authorize_playback(
         if actor is not None:
             decision = access.can_play(stores.calls, actor, asked)
     common = {"login": login, "client": client, "user_agent": user_agent, "play_id": token, "at": at}
+    how: dict[str, Any] = {"via": via} if method == "GET" else {"via": via, "method": method}
     if decision is None:
-        detail: dict[str, Any] = {"asked": DOWNLOAD if download else PLAY, "via": via}
+        detail: dict[str, Any] = {"asked": DOWNLOAD if download else PLAY, **how}
         if asked is None:
             detail["asked_id"] = str(recording_id)[:64]
         record(stores.state, kind=DENIED, recording_id=asked, **common, detail=detail)
         raise NotFound("no such recording")
-    record(
-        stores.state, kind=DOWNLOAD if download else PLAY, recording_id=decision.recording_id,
-        call_id=decision.call_id, rule=decision.reason.rule, **common,
-        detail={"why": decision.reason.detail, "via": via} if decision.reason.detail else {"via": via},
-    )
+    if not audit_grant:
+        return decision
+    event = {**common, "kind": DOWNLOAD if download else PLAY, "recording_id": decision.recording_id,
+             "call_id": decision.call_id, "rule": decision.reason.rule,
+             "detail": {"why": decision.reason.detail, **how} if decision.reason.detail else how}
+    if token is None:
+        with stores.state.transaction() as con:
+            appended = _append(con, **event)
+        _after_append(stores.state, appended)
+        return decision
+    now = (at or datetime.now(timezone.utc)).timestamp()
+    appended = None
+    with stores.state.transaction() as con:
+        key = (login, decision.recording_id, token)
+        used = con.execute("SELECT counted_at, bytes_served FROM play_tokens "
+                           "WHERE login = ? AND recording_id = ? AND play_id = ?", key).fetchone()
+        size = decision.size_bytes or 0
+        if used is None or now - used["counted_at"] >= PLAY_TOKEN_SECONDS or \
+                (size > 0 and used["bytes_served"] >= size):
+            appended = _append(con, **event)
+            con.execute("INSERT INTO play_tokens (login, recording_id, play_id, counted_at, bytes_served) "
+                        "VALUES (?, ?, ?, ?, 0) ON CONFLICT (login, recording_id, play_id) "
+                        "DO UPDATE SET counted_at = excluded.counted_at, bytes_served = 0", (*key, now))
+    if appended is not None:
+        _after_append(stores.state, appended)
     return decision
 
 
+def count_served(stores: Stores, login: str, decision: access.PlayDecision, play_id: str | None,
+                 nbytes: int) -> None:
+    """Add the bytes a play token just served (a token that served a whole file counts as a new play next time)."""
+    token = _play_token(play_id)
+    if token is None or nbytes <= 0:
+        return
+    with stores.state.transaction() as con:
+        con.execute("UPDATE play_tokens SET bytes_served = bytes_served + ? "
+                    "WHERE login = ? AND recording_id = ? AND play_id = ?",
+                    (int(nbytes), login, decision.recording_id, token))
+
+
 def widget_playback(
-    stores: Stores, login: str, recording_id: int | str | None, *, play_id: str | None = None,
-    download: bool = False,
+    stores: Stores, login: str, recording_id: object, *, play_id: str | None = None,
+    download: bool = False, audit_grant: bool = True,
 ) -> access.PlayDecision:
-    """The in-kernel player's gate when no server extension streams the audio (plain kernel, nbval)."""
+    """The gate as the in-kernel player calls it (its own client name; same rules)."""
     return authorize_playback(
         stores, login, recording_id, download=download, play_id=play_id, client=WIDGET_CLIENT,
-        user_agent=WIDGET_USER_AGENT, via="widget",
+        user_agent=WIDGET_USER_AGENT, via="widget", audit_grant=audit_grant,
     )
 
 
@@ -395,6 +500,58 @@ def verify(state: StateStore, *, anchor: ChainHead | None = None, upto_seq: int 
 
     return verify_events(_iter_rows(state, upto_seq=upto_seq), anchor=anchor, upto_seq=upto_seq,
                          seq_of_hash=seq_of_hash)
+
+
+@dataclass(frozen=True)
+class SignedVerification:
+    """The chain checked link by link (``chain``) and against its signed checkpoints (``checkpoints``)."""
+
+    chain: Verification
+    checkpoints: audit_checkpoints.CheckpointCheck
+    key_file: Path
+    checkpoints_file: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.checkpoints.ok
+
+    def __str__(self) -> str:
+        if not self.chain.ok:
+            return str(self.chain)
+        if not self.checkpoints.ok:
+            return f"audit chain BROKEN: {self.checkpoints.problem}"
+        if self.checkpoints.latest is None:
+            return f"{self.chain}; not yet checkpointed (key {self.key_file}, checkpoints {self.checkpoints_file})"
+        return f"{self.chain}; {self.checkpoints}"
+
+
+def verify_signed(state: StateStore, *, key_file: str | Path | None = None,
+                  checkpoints_file: str | Path | None = None, anchor: ChainHead | None = None) -> SignedVerification:
+    """``verify``, then check the chain against every signed checkpoint: truncation, recomputed chains, another key.
+
+    Without a key file and without checkpoints the trail was never
+    checkpointed (a data directory from before checkpoints): the chain check
+    alone decides. Checkpoints without their key are a failure.
+    """
+    chain = verify(state, anchor=anchor)
+    root = state.path.parent
+    kpath = audit_checkpoints.key_path(root, key_file)
+    cpath = audit_checkpoints.checkpoints_path(root, checkpoints_file)
+    records = audit_checkpoints.read_checkpoints(cpath)
+    key = audit_checkpoints.read_key(kpath)
+    if key is None and not records:
+        return SignedVerification(chain, audit_checkpoints.CheckpointCheck(True, 0, None), kpath, cpath)
+    con = state.connection()
+    hash_at: dict[int, str] = {}
+    for record in records or []:
+        seq = record.get("seq")
+        if isinstance(seq, int) and seq not in hash_at:
+            row = con.execute("SELECT hash FROM audit_events WHERE seq = ?", (seq,)).fetchone()
+            if row is not None:
+                hash_at[seq] = row["hash"]
+    last = con.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
+    checked = audit_checkpoints.check(records, key, hash_at, int(last or 0))
+    return SignedVerification(chain, checked, kpath, cpath)
 
 
 # ------------------------------------------------------------------------------------------ reading and export

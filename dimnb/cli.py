@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dimnb import access, model
-from dimnb.commands.options import data_option, print_load_summary, progress_option
+from dimnb.commands.options import audit_key_option, data_option, print_load_summary, progress_option
 from dimnb.errors import DimnbError
 from dimnb.store.stores import Stores
 
@@ -40,10 +40,16 @@ def main() -> None:
 
 @main.command()
 @data_option
-def init(data_dir: str) -> None:
-    """Create (or migrate) the data directory: the call store and the state store."""
+@audit_key_option
+def init(data_dir: str, audit_key: str | None) -> None:
+    """Create (or migrate) the data directory: the call store, the state store and the audit key."""
+    from dimnb import audit_checkpoints
+
     stores = Stores.open(data_dir, create=True)
     click.echo(f"initialised {stores.data.root} (call store generation {stores.calls.current_generation()})")
+    key = audit_checkpoints.key_path(stores.data.root, audit_key)
+    if audit_checkpoints.create_key(key):
+        click.echo(f"audit checkpoint key created: {key} (mode 0600; keep it outside the data directory)")
 
 
 @main.command()

@@ -291,6 +291,60 @@ def test_partial_copies_left_by_a_dead_run_are_cleared(world) -> None:
     assert list(incoming.iterdir()) == []
 
 
+def test_a_summary_left_half_written_by_a_killed_run_is_removed_by_the_next(world) -> None:
+    stores, _pbx = world
+    root = stores.data.archive_dir
+    root.mkdir(parents=True)
+    stray = root / f".{archive.LAST_RUN_FILE}.4242.tmp"  # a run SIGKILLed between writing and renaming it
+    stray.write_text('{"started_at": ')
+    archive.run(stores)
+    assert not stray.exists()
+    assert sorted(p.name for p in root.iterdir() if p.is_file()) == sorted([archive.LAST_RUN_FILE, archive.LOCK_FILE])
+
+
+def test_a_copy_that_does_not_verify_is_never_published(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check must read the copy, not the source: a bit flipped while copying must stop the publish.
+    stores, _pbx = world
+    real_copy = archive._copy
+    damaged: list[int] = []
+
+    def copy_with_a_bad_byte(src: Path, partial: Path, pause, recording_id: int) -> int:  # type: ignore[no-untyped-def]
+        copied = real_copy(src, partial, pause, recording_id)
+        if not damaged:
+            damaged.append(recording_id)
+            data = bytearray(partial.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            partial.write_bytes(bytes(data))
+        return copied
+
+    monkeypatch.setattr(archive, "_copy", copy_with_a_bad_byte)
+    summary = archive.run(stores)
+    [bad] = damaged
+    assert [f.recording_id for f in summary.failures] == [bad]
+    assert "the copy did not verify" in summary.failures[0].reason
+    row = recordings(stores)[bad]
+    assert row["state"] == "pending_archive" and row["archive_path"] is None
+    assert not any(p.name.startswith(f"{bad}-") for p in archive_files(stores))
+    for path in archive_files(stores):  # everything else is published with a copy that verifies
+        rid = int(path.name.split("-", 1)[0])
+        assert sha(path) == recordings(stores)[rid]["checksum"]
+
+
+def test_a_file_already_under_its_final_name_is_verified_before_it_is_published(world) -> None:
+    # A file found in place is published only if it verifies; otherwise it is copied again over it.
+    stores, _pbx = world
+    first = pending(stores)[0]
+    candidate = next(c for c in archive.candidates(stores) if c.recording_id == first["recording_id"])
+    target = stores.data.archive_dir / archive.archive_relpath(candidate)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"RIFF" + b"\0" * (first["size_bytes"] - 4))  # right size, wrong bytes
+    summary = archive.run(stores)
+    assert summary.failed == 0 and summary.already_archived == 0
+    row = recordings(stores)[first["recording_id"]]
+    assert row["state"] == "available" and row["archive_path"] == archive.archive_relpath(candidate)
+    assert sha(target) == first["checksum"]
+
+
 # ------------------------------------------------------------------------------------------ small parts
 
 

@@ -35,6 +35,10 @@ def test_the_checker_sees_a_broken_archive(world) -> None:
     copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2])
     problems = crash.check(world)
     assert any("does not verify" in p for p in problems)
+    stray = world.data / "archive" / ".last-run.json.4242.tmp"  # a summary a killed run was writing
+    stray.write_text("{")
+    assert crash.check(world) == problems  # a run just killed may leave it ...
+    assert any("stray temp file" in p for p in crash.check_finished(world))  # ... a complete run may not
 
 
 @pytest.mark.parametrize("step", crash.STEPS)

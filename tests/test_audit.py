@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dimnb import audit
+from dimnb import audit, audit_checkpoints
 from dimnb.errors import InvalidInput, NotFound
 from dimnb.ingest import tagging
 from dimnb.store.statestore import MIGRATIONS, StateStore
@@ -74,6 +74,23 @@ def test_a_play_counts_once_however_many_range_requests_it_takes(world: Stores) 
     audit.authorize_playback(world, "ann", 11, play_id="p-2")  # a second play of the same recording
     audit.authorize_playback(world, "ann", "11", play_id="p-1", client="192.0.2.9")  # p-1 again: still counted
     assert [e.play_id for e in _events(world)] == ["p-1", "p-2"]
+
+
+def test_a_play_token_counts_again_after_ten_minutes_or_a_whole_file(world: Stores) -> None:
+    audit.authorize_playback(world, "ann", 11, play_id="p-1", at=T0)
+    audit.authorize_playback(world, "ann", 11, play_id="p-1", at=T0 + timedelta(minutes=9))
+    assert len(_events(world)) == 1
+    audit.authorize_playback(world, "ann", 11, play_id="p-1", at=T0 + timedelta(minutes=11))
+    assert len(_events(world)) == 2  # the same token, much later: a new play
+    with world.calls.write() as con:
+        con.execute("UPDATE recordings SET size_bytes = 1000 WHERE recording_id = 11")
+    decision = audit.authorize_playback(world, "ann", 11, play_id="p-2")
+    audit.count_served(world, "ann", decision, "p-2", 999)
+    audit.authorize_playback(world, "ann", 11, play_id="p-2")  # still within the first whole file
+    assert [e.play_id for e in _events(world)] == ["p-1", "p-1", "p-2"]
+    audit.count_served(world, "ann", decision, "p-2", 1)  # the token has now served the whole file
+    audit.authorize_playback(world, "ann", 11, play_id="p-2")
+    assert [e.play_id for e in _events(world)] == ["p-1", "p-1", "p-2", "p-2"]
 
 
 def test_every_download_counts(world: Stores) -> None:
@@ -206,7 +223,7 @@ def _attacker(stores: Stores) -> sqlite3.Connection:
     con = sqlite3.connect(stores.state.path, isolation_level=None)
     for name in ("audit_events_no_update", "audit_events_no_delete"):
         con.execute(f"DROP TRIGGER {name}")
-    for name in ("audit_events_chain", "audit_events_hash", "audit_events_once_per_play"):
+    for name in ("audit_events_chain", "audit_events_hash"):
         con.execute(f"DROP INDEX {name}")
     return con
 
@@ -355,6 +372,109 @@ def test_head_anchors_parse(stores: Stores) -> None:
     for bad in ("12", "x:abcdef012345", "12:abc", "12:zzzzzzzzzzzzzz"):
         with pytest.raises(InvalidInput):
             audit.ChainHead.parse(bad)
+
+
+# ------------------------------------------------------------------------------------------ signed checkpoints
+
+
+def _verify_cli(stores: Stores, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "dimnb", "audit", "verify", "--data", str(stores.data.root),
+                           *extra], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture
+def keyed(stores: Stores) -> Stores:
+    """A data directory with its checkpoint key beside it, as `dimnb init` leaves it."""
+    assert audit_checkpoints.create_key(audit_checkpoints.key_path(stores.data.root))
+    return stores
+
+
+def test_init_creates_a_private_key_outside_the_data_directory(tmp_path: Path) -> None:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    data = tmp_path / "company" / "data"
+    run = subprocess.run([sys.executable, "-m", "dimnb", "init", "--data", str(data)], capture_output=True,
+                         text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    key = tmp_path / "company" / "data.audit-key"
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600 and data not in key.parents
+    assert f"audit checkpoint key created: {key}" in run.stdout
+    elsewhere = tmp_path / "secrets" / "dimnb.key"
+    again = subprocess.run([sys.executable, "-m", "dimnb", "init", "--data", str(data), "--audit-key",
+                            str(elsewhere)], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and elsewhere.stat().st_mode & 0o777 == 0o600
+    assert key.read_text() != elsewhere.read_text()
+    rerun = subprocess.run([sys.executable, "-m", "dimnb", "init", "--data", str(data)], capture_output=True,
+                           text=True, env=env)
+    assert "key created" not in rerun.stdout  # an existing key is never replaced
+
+
+def test_checkpoints_are_signed_every_n_events_into_a_file_outside_the_data_directory(
+        keyed: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(audit_checkpoints.EVERY_ENV, "4")
+    events = _chain(keyed, 10)
+    path = audit_checkpoints.checkpoints_path(keyed.data.root)
+    assert keyed.data.root not in path.parents
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    # the first event (no checkpoint in the last hour), then every 4th
+    assert [(c["seq"], c["hash"]) for c in lines] == [(e.seq, e.hash) for e in events if e.seq in (1, 4, 8)]
+    key = audit_checkpoints.read_key(audit_checkpoints.key_path(keyed.data.root))
+    assert audit_checkpoints.check(lines, key, {e.seq: e.hash for e in events}, 10).ok
+    assert audit.checkpoint(keyed.state).seq == 10  # the hourly timer / `dimnb audit checkpoint`
+    assert audit.checkpoint(keyed.state) is None  # nothing new since
+    verified = _verify_cli(keyed)
+    assert verified.returncode == 0 and "matches signed checkpoint 10" in verified.stdout
+
+
+def test_events_removed_from_the_end_are_caught_against_the_signed_checkpoint(keyed: Stores) -> None:
+    _chain(keyed, 10)
+    audit.checkpoint(keyed.state)
+    _attacker(keyed).execute("DELETE FROM audit_events WHERE seq > 7")  # as `DELETE ... WHERE seq > 160`
+    assert audit.verify(keyed.state).ok  # the chain alone still looks whole
+    result = audit.verify_signed(keyed.state)
+    assert not result.ok and "removed from the end" in str(result)
+    cli = _verify_cli(keyed)
+    assert cli.returncode == 1 and "the chain ends at event 7" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_a_chain_rewritten_and_recomputed_is_caught_against_the_signed_checkpoint(keyed: Stores) -> None:
+    events = _chain(keyed, 10)
+    audit.checkpoint(keyed.state)
+    con = _attacker(keyed)
+    prev = events[3].hash  # rewrite event 5 and re-chain every later event: internally consistent
+    for event in events[4:]:
+        fields = {**event.fields(), "login": "mallory" if event.seq == 5 else event.login}
+        digest = audit.event_hash(prev, fields)
+        con.execute("UPDATE audit_events SET login = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                    (fields["login"], prev, digest, event.seq))
+        prev = digest
+    assert audit.verify(keyed.state).ok
+    cli = _verify_cli(keyed)
+    assert cli.returncode == 1 and "hashes recomputed" in cli.stderr
+
+
+def test_a_replaced_key_is_caught(keyed: Stores, tmp_path: Path) -> None:
+    _chain(keyed, 10)
+    audit.checkpoint(keyed.state)
+    key = audit_checkpoints.key_path(keyed.data.root)
+    key.unlink()
+    audit_checkpoints.create_key(key)  # someone made a new key (to sign a rewritten chain)
+    cli = _verify_cli(keyed)
+    assert cli.returncode == 1 and "signed with another key" in cli.stderr
+    key.unlink()
+    no_key = _verify_cli(keyed)
+    assert no_key.returncode == 1 and "no checkpoint key" in no_key.stderr
+    # a forged line (signed with the attacker's own key) is named too
+    other = tmp_path / "other.key"
+    audit_checkpoints.create_key(other)
+    cli = _verify_cli(keyed, "--audit-key", str(other))
+    assert cli.returncode == 1 and "another key" in cli.stderr
+
+
+def test_a_data_directory_without_key_or_checkpoints_verifies_as_before(stores: Stores) -> None:
+    _chain(stores, 3)
+    assert audit.verify_signed(stores.state).ok
+    assert "not yet checkpointed" in str(audit.verify_signed(stores.state))
 
 
 # ------------------------------------------------------------------------------------------ concurrent writers

@@ -16,7 +16,7 @@ from tornado.websocket import websocket_connect
 
 from dimnb import access, audit
 from dimnb.store.stores import Stores
-from server_fixtures import Client, Server, demo_data, server  # noqa: F401  (fixtures)
+from server_fixtures import Client, Response, Server, demo_data, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -259,3 +259,181 @@ def test_forged_widget_messages_about_out_of_scope_calls_reveal_nothing(server: 
     assert secret[2] not in received  # the recording's file name
     assert str(secret[3]) not in received  # the caller's number
     assert "Traceback" not in received and "Error" not in received.replace("error_", "")
+
+
+# ------------------------------------------------------------------------------------------ one audio gate
+
+
+ODD_IDS = ("%C2%B2", "%D9%A4", "%EF%BC%94", "4%00", "+4", "-4", "4.0", "1e3", "0x4", "%20" + "4", "9" * 30, "0",
+           "%FF%FE")
+
+
+def _audio_events(server: Server, before: int) -> list[audit.AuditEvent]:
+    stores = Stores.open(str(server.data))
+    try:
+        return audit.read_events(stores.state)[before:]
+    finally:
+        stores.close()
+
+
+def _has(resp: Response, header: str) -> bool:
+    return header.lower() in {name.lower() for name in resp.headers}
+
+
+def _event_count(server: Server) -> int:
+    return len(_audio_events(server, 0))
+
+
+def test_head_answers_exactly_as_get_for_odd_ids(server: Server) -> None:
+    alex = server.client()
+    alex.login("alex")  # may play everything: an odd id that parsed as a number would find a recording
+    for raw in ODD_IDS:
+        get = alex.request(f"/dimnb/audio/{raw}")
+        head = alex.request(f"/dimnb/audio/{raw}", method="HEAD")
+        expected = 400 if raw == "%FF%FE" else 404  # not UTF-8: tornado refuses the URL itself
+        assert get.status == head.status == expected, (raw, get.status, head.status)
+        assert head.body == b"" and not _has(head, "ETag") and not _has(head, "Accept-Ranges"), raw
+        assert "Traceback" not in get.text
+
+
+def test_a_recording_outside_the_scope_answers_head_like_a_missing_one(server: Server) -> None:
+    mine, theirs = _recordings(server.data, "olivia")
+    olivia = server.client()
+    olivia.login("olivia")
+    ok = olivia.request(f"/dimnb/audio/{mine[0]}", method="HEAD")
+    assert ok.status == 200 and _has(ok, "ETag") and int(ok.headers["Content-Length"]) > 1000
+    hidden = olivia.request(f"/dimnb/audio/{theirs[0]}", method="HEAD")
+    missing = olivia.request("/dimnb/audio/999999", method="HEAD")
+    assert hidden.status == missing.status == 404  # not 403, not 200: nothing about it leaks
+    for name in ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition"):
+        assert not _has(hidden, name), name
+    assert hidden.headers.get("Content-Length") == missing.headers.get("Content-Length")
+    assert hidden.headers.get("Content-Type") == missing.headers.get("Content-Type")
+
+
+def test_head_requests_and_refusals_are_audited(server: Server) -> None:
+    mine, theirs = _recordings(server.data, "olivia")
+    before = _event_count(server)
+    olivia = server.client()
+    olivia.login("olivia")
+    olivia.request(f"/dimnb/audio/{theirs[0]}", method="HEAD")
+    olivia.request("/dimnb/audio/%C2%B2", method="HEAD")
+    olivia.request(f"/dimnb/audio/{mine[0]}?play={uuid.uuid4().hex}", method="HEAD")
+    events = _audio_events(server, before)
+    assert [(e.login, e.kind, e.recording_id) for e in events] == [
+        ("olivia", "denied", theirs[0]), ("olivia", "denied", None), ("olivia", "play", mine[0])]
+    assert all(e.details.get("method") == "HEAD" for e in events)
+    assert events[1].details["asked_id"] == "²"
+
+
+def test_any_truthy_download_flag_is_a_download(server: Server) -> None:
+    mine, _ = _recordings(server.data, "paul")
+    paul = server.client()
+    paul.login("paul")
+    before = _event_count(server)
+    for flag in ("on", "yes", "TRUE", "1", "y", "download"):
+        resp = paul.request(f"/dimnb/audio/{mine[0]}?download={flag}&play={uuid.uuid4().hex}")
+        assert resp.status == 200 and resp.headers["Content-Disposition"].startswith("attachment;"), flag
+    for flag in ("0", "false", "off", "no", ""):
+        resp = paul.request(f"/dimnb/audio/{mine[0]}?download={flag}&play={uuid.uuid4().hex}")
+        assert resp.status == 200 and "Content-Disposition" not in resp.headers, flag
+    assert [e.kind for e in _audio_events(server, before)] == ["download"] * 6 + ["play"] * 5
+
+
+def test_reusing_a_play_token_for_another_whole_file_is_a_new_play(server: Server) -> None:
+    mine, _ = _recordings(server.data, "maria")
+    maria = server.client()
+    maria.login("maria")
+    before = _event_count(server)
+    token = uuid.uuid4().hex
+    whole = maria.request(f"/dimnb/audio/{mine[0]}?play={token}")
+    size = len(whole.body)
+    again = maria.request(f"/dimnb/audio/{mine[0]}?play={token}")
+    third = maria.request(f"/dimnb/audio/{mine[0]}?play={token}", headers={"Range": "bytes=0-99"})
+    assert again.body == whole.body and third.status == 206
+    plays = [e for e in _audio_events(server, before) if e.kind == "play"]
+    assert len(plays) == 3 and {e.play_id for e in plays} == {token}
+    other = uuid.uuid4().hex
+    before = _event_count(server)
+    for chunk in ("bytes=0-999", f"bytes=1000-{size // 2}", f"bytes={size // 2 + 1}-{size - 2}"):
+        assert maria.request(f"/dimnb/audio/{mine[0]}?play={other}", headers={"Range": chunk}).status == 206
+    assert len(_audio_events(server, before)) == 1  # one play, however many Range requests it takes
+
+
+# ------------------------------------------------------------------------------------------ nothing leaks
+
+
+_LEAKS = ("Traceback", 'File "', "site-packages", str(Path(__file__).resolve().parents[1]), ".py\"", "Exception",
+          "Error:", "sqlite3", "duckdb", "KeyError", "ValueError", "TypeError")
+
+
+def _assert_no_leak(text: str, what: str) -> None:
+    for marker in _LEAKS:
+        assert marker not in text, (what, marker, text[:500])
+
+
+def test_no_traceback_path_or_exception_text_reaches_the_browser_over_http(server: Server) -> None:
+    anonymous = server.client()
+    signed_in = server.client()
+    signed_in.login("olivia")
+    provoked = [
+        (anonymous, "/login", {"username": "x", "password": "y"}, None, None),  # no XSRF token
+        (signed_in, "/logout", {}, None, None),
+        (signed_in, "/dimnb/audio/%FF%FE%00", None, None, None),
+        (signed_in, "/dimnb/audio/1", None, {"Range": "bytes=zz-"}, None),
+        (signed_in, "/dimnb/audio/1", None, {"Range": "bytes=999999999-"}, None),
+        (signed_in, "/dimnb/audio/" + "9" * 400, None, None, None),
+        (signed_in, "/voila/api/shutdown/not-a-kernel", {}, None, None),
+        (signed_in, "/api/kernels/%00/channels", None, None, None),
+        (signed_in, "/dashboard", None, None, "DELETE"),
+        (signed_in, "/login?next=%00%ff", None, None, None),
+        (anonymous, "/", None, {"Cookie": "dimnb-session=2|1:0|10:1|4:s=xx|5:bad|x"}, None),
+        (anonymous, "/", None, {"Cookie": "dimnb-session=" + "A" * 4000}, None),
+        (anonymous, "/login", {"_xsrf": "x", "username": "\x00" * 70, "password": "p" * 5000},
+         {"Cookie": "_xsrf=x"}, None),
+    ]
+    for client, path, data, headers, method in provoked:
+        resp = client.request(path, data=data, headers=headers, method=method)
+        assert resp.status < 500 or resp.status in (500, 501, 502, 503), path
+        _assert_no_leak(resp.text, f"{method or ('POST' if data is not None else 'GET')} {path}")
+
+
+def test_no_traceback_reaches_the_browser_over_the_kernel_websocket(server: Server) -> None:
+    client = server.client()
+    client.login("maria")
+    kernel = _kernel_id(client.request("/dashboard").text)
+    weird: list = [None, 5, "text", [1, 2], {"type": None}, {"type": "play", "recording_id": "1; DROP TABLE x"},
+                   {"type": "play", "recording_id": 2**70, "offset_seconds": "NaN"},
+                   {"type": "open_session", "call_id": {"$gt": 0}}, {"type": "page", "page": -10**30},
+                   {"type": "sort", "column": "__class__"}, {"type": "filter", "filters": {"duration_min": "x"}},
+                   {"type": "need_audio", "play_id": ["x"]}, {"type": "download", "play_id": None, "have": []}]
+
+    async def scenario() -> list[dict]:
+        ws = await _ws(server, client, kernel)
+        ws.write_message(_message("comm_info_request", {}))
+        replies = await _collect(ws, 5)
+        comms = next(m["content"]["comms"] for m in replies if m.get("msg_type") == "comm_info_reply")
+        for comm_id in comms:
+            for content in weird:
+                ws.write_message(_message("comm_msg", {"comm_id": comm_id,
+                                                        "data": {"method": "custom", "content": content}}))
+            ws.write_message(_message("comm_msg", {"comm_id": comm_id, "data": {
+                "method": "update", "state": {name: {"x": [object.__name__]} for name in (
+                    "value", "filters", "page", "sort", "selected", "call_id", "volume", "source", "state", "view",
+                    "message", "options", "rows")}, "buffer_paths": []}}))
+            ws.write_message(_message("comm_msg", {"comm_id": comm_id, "data": "not a dict"}))
+        ws.write_message(_message("comm_msg", {"comm_id": "no-such-comm", "data": {"method": "custom"}}))
+        out = await _collect(ws, 8)
+        ws.write_message("{not json")  # the server drops such a connection; it must not explain why
+        out += await _collect(ws, 2)
+        ws.close()
+        return out
+
+    received = asyncio.run(scenario())
+    assert received
+    errors = [m for m in received if m.get("msg_type") == "error" or m.get("header", {}).get("msg_type") == "error"]
+    assert errors == []
+    text = json.dumps(received)
+    assert "traceback" not in text.lower() and '"ename"' not in text and '"evalue"' not in text
+    _assert_no_leak(text, "websocket")
+    assert "a widget message failed (not shown to the browser)" in server.log.read_text()  # details: server log

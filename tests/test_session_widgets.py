@@ -17,7 +17,7 @@ import soundfile as sf
 
 from demo_fixtures import demo_built, demo_pending, demo_playable  # noqa: F401  (fixtures)
 from dimnb.audit import read_events
-from dimnb import access, sessions
+from dimnb import access, audit, sessions
 from dimnb.demo import tonecode
 from dimnb.directory import set_grants
 from dimnb.store.stores import Stores
@@ -54,17 +54,9 @@ def browser_sets(widget: Any, **state: Any) -> None:
                         "buffers": []})
 
 
-class AuditLog:
-    """A stand-in for dimnb.audit.record with the seam's signature (the real module is another issue's)."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.fail = fail
-
-    def __call__(self, state: Any, **event: Any) -> None:
-        if self.fail:
-            raise OSError("disk full")
-        self.events.append(event)
+def _events_since(stores: Stores, before: int) -> list[Any]:
+    """The real audit trail's events appended since ``before`` (the widgets write to it through the one gate)."""
+    return read_events(stores.state)[before:]
 
 
 def _stores(path: Path) -> Stores:
@@ -243,7 +235,7 @@ def test_a_failing_callback_is_logged_not_shown(demo_playable: Path, caplog: Any
 # ------------------------------------------------------------------------------------------ player (byte fallback)
 
 
-def test_play_in_the_kernel_sends_bytes_on_request_and_audits_the_start(demo_playable: Path) -> None:
+def test_play_in_the_kernel_sends_bytes_on_request_and_audits_them(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     before = len(read_events(stores.state))
     player = Player(stores, "alex", audio_base="")  # the real audit log
@@ -256,10 +248,7 @@ def test_play_in_the_kernel_sends_bytes_on_request_and_audits_the_start(demo_pla
     assert src["recording_id"] == rec.recording_id and src["call_id"] == call_id and src["start_at"] == 7.5
     assert src["mime"] == "audio/wav" and src["download_name"] == rec.download_name
     assert f"Segment {rec.segment_seq}" in src["segment"] and f"Call {call_id}" in src["call"]
-    events = read_events(stores.state)[before:]
-    assert [(e.kind, e.login, e.recording_id, e.call_id, e.rule, e.client, e.play_id) for e in events] == [
-        ("play", "alex", rec.recording_id, call_id, "all", "kernel", src["play_id"])]
-    assert wire.custom() == []  # no bytes until a view asks for them
+    assert wire.custom() == [] and _events_since(stores, before) == []  # no bytes, no play yet
 
     from_browser(player, {"type": "need_audio", "play_id": "not-this-one"})
     assert wire.custom() == []
@@ -269,16 +258,25 @@ def test_play_in_the_kernel_sends_bytes_on_request_and_audits_the_start(demo_pla
     decision = access.can_play(stores.calls, access.load_actor(stores.state, "alex"), rec.recording_id)
     path = sessions.recording_path(stores.data, decision)
     assert buffers == [path.read_bytes()]
-    assert len(read_events(stores.state)) == before + 1  # re-sending the same play is not a new play start
+    events = _events_since(stores, before)
+    assert [(e.kind, e.login, e.recording_id, e.call_id, e.rule, e.client, e.play_id) for e in events] == [
+        ("play", "alex", rec.recording_id, call_id, "all", "kernel", src["play_id"])]
+
+    # the same play asking for the whole file again is a new play (the token already sent one whole file)
+    from_browser(player, {"type": "need_audio", "play_id": src["play_id"]})
+    assert len(wire.custom()) == 2
+    assert [e.kind for e in _events_since(stores, before)] == ["play", "play"]
 
     # what plays at the start position is that second of that segment (tone code)
     data, rate = sf.read(path, dtype="int16")
     heard = tonecode.decode_at(data, rate, src["start_at"])
     assert heard.second == 7 and heard.segment_tag == min(rec.segment_seq, 7)
 
-    # every play start is a new play (new id, audited again)
+    # every play start is a new play (new id, audited when its bytes go)
     player.play(rec.recording_id, 0)
-    assert player.source["play_id"] != src["play_id"] and len(read_events(stores.state)) == before + 2
+    assert player.source["play_id"] != src["play_id"]
+    from_browser(player, {"type": "need_audio", "play_id": player.source["play_id"]})
+    assert [e.play_id for e in _events_since(stores, before)][-1] == player.source["play_id"]
     assert "Traceback" not in wire.text()
 
 
@@ -306,42 +304,49 @@ def test_session_click_to_player_to_position(demo_playable: Path) -> None:
     assert wb.player.source == before
 
 
-def test_player_refuses_what_the_user_may_not_play(demo_playable: Path, demo_pending: Path) -> None:
+def test_player_refusals_are_audited_as_denied(demo_playable: Path, demo_pending: Path) -> None:
     stores = _stores(demo_playable)
-    audit = AuditLog()
+    before = len(read_events(stores.state))
     hidden = stores.calls.query("SELECT min(recording_id) FROM recordings r WHERE r.call_id NOT IN "
                                 "(SELECT call_id FROM call_users WHERE login = 'olivia')")[0][0]
     missing = stores.calls.query("SELECT max(recording_id) FROM recordings")[0][0] + 1000
-    player = Player(stores, "olivia", audio_base="", audit=audit)
-    for rid in (hidden, missing, "1", None, True, 1.5, -1):
+    player = Player(stores, "olivia", audio_base="")
+    asked = (hidden, missing, str(hidden), None, True, 1.5, -1)
+    for rid in asked:
         assert not player.play(rid, 0)  # type: ignore[arg-type]
         assert player.message == UNAVAILABLE and player.source == {}
+    events = _events_since(stores, before)
+    assert [(e.kind, e.login, e.client, e.call_id) for e in events] == [("denied", "olivia", "kernel", None)] * 7
+    assert [e.recording_id for e in events] == [hidden, missing, hidden, None, None, None, None]
+    assert all(e.details["via"] == "widget" for e in events)
     for bad_offset in (float("nan"), -1, "3"):
         assert not player.play(hidden, bad_offset)  # type: ignore[arg-type]
     pending = _stores(demo_pending)
+    pending_before = len(read_events(pending.state))
     rid = pending.calls.query("SELECT min(recording_id) FROM recordings WHERE state = 'pending_archive'")[0][0]
-    assert not Player(pending, "alex", audio_base="", audit=audit).play(rid, 0)
-    assert audit.events == []
+    assert not Player(pending, "alex", audio_base="").play(rid, 0)
+    assert [(e.kind, e.recording_id) for e in _events_since(pending, pending_before)] == [("denied", rid)]
 
 
 def test_too_large_for_the_widget_channel_says_so(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
+    before = len(read_events(stores.state))
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    audit = AuditLog()
-    player = Player(stores, "alex", audio_base="", max_inline_bytes=1000, audit=audit)
+    player = Player(stores, "alex", audio_base="", max_inline_bytes=1000)
     assert not player.play(rec.recording_id, 0)
-    assert player.message == TOO_LARGE and player.source == {} and audit.events == []
+    assert player.message == TOO_LARGE and player.source == {} and _events_since(stores, before) == []
 
 
-def test_revoked_between_play_and_bytes_sends_nothing(demo_playable: Path) -> None:
+def test_revoked_between_play_and_bytes_sends_nothing_and_is_denied(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     call_id = _olivias_recorded(stores)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "olivia"), call_id).playable[0]
-    player = Player(stores, "olivia", audio_base="", audit=AuditLog())
+    player = Player(stores, "olivia", audio_base="")
     wire = Wire(player)
     assert player.play(rec.recording_id, 0)
     play_id = player.source["play_id"]
+    before = len(read_events(stores.state))
     set_grants(stores.state, "olivia", playback="none")
     try:
         from_browser(player, {"type": "need_audio", "play_id": play_id})
@@ -349,42 +354,52 @@ def test_revoked_between_play_and_bytes_sends_nothing(demo_playable: Path) -> No
     finally:
         set_grants(stores.state, "olivia", playback="own")
     assert wire.custom() == [] and player.source == {} and player.message == UNAVAILABLE
+    assert [(e.kind, e.recording_id) for e in _events_since(stores, before)] == [("denied", rec.recording_id)]
 
 
-def test_audit_failure_refuses_playback_without_a_traceback(demo_playable: Path, caplog: Any) -> None:
+def test_audit_failure_refuses_playback_without_a_traceback(demo_playable: Path, caplog: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     stores = _stores(demo_playable)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="", audit=AuditLog(fail=True))
+    player = Player(stores, "alex", audio_base="")
+    wire = Wire(player)
+    assert player.play(rec.recording_id, 0)
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(audit, "_append", disk_full)
     with caplog.at_level(logging.ERROR):
-        assert not player.play(rec.recording_id, 0)
-    assert player.source == {} and player.message == FAILED
-    assert "disk full" in caplog.text
+        from_browser(player, {"type": "need_audio", "play_id": player.source["play_id"]})
+    assert wire.custom() == [] and player.message == FAILED  # no audit, no audio
+    assert "disk full" in caplog.text and "Traceback" not in wire.text()
 
 
 def test_download_in_the_kernel_is_audited_and_named(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
+    before = len(read_events(stores.state))
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    audit = AuditLog()
-    player = Player(stores, "alex", audio_base="", audit=audit)
+    player = Player(stores, "alex", audio_base="")
     wire = Wire(player)
     player.play(rec.recording_id, 0)
     play_id = player.source["play_id"]
+    from_browser(player, {"type": "need_audio", "play_id": play_id})
     from_browser(player, {"type": "download", "play_id": play_id, "have": True})
     from_browser(player, {"type": "download", "play_id": play_id, "have": "yes"})  # not True: bytes are sent
-    (first, b1), (second, b2) = wire.custom()
+    (_, audio), (first, b1), (second, b2) = wire.custom()
     assert first == second == {"type": "download", "play_id": play_id, "name": rec.download_name,
                                "mime": "audio/wav"}
     assert b1 == [] and len(b2) == 1 and len(b2[0]) > 1000
-    assert [e["kind"] for e in audit.events] == ["play", "download", "download"]
+    assert [e.kind for e in _events_since(stores, before)] == ["play", "download", "download"]
 
 
 def test_python_controls_reach_the_browser(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="", audit=AuditLog())
+    player = Player(stores, "alex", audio_base="")
     wire = Wire(player)
     player.pause()
     assert wire.custom() == []  # nothing playing: nothing to command
@@ -431,11 +446,11 @@ def test_listener_preferences_are_clamped_whatever_the_browser_sends(demo_playab
 
 def test_under_the_server_the_source_is_an_authenticated_url(demo_playable: Path, monkeypatch: Any) -> None:
     stores = _stores(demo_playable)
+    before = len(read_events(stores.state))
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
     monkeypatch.setenv("DIMNB_AUDIO_BASE", "/base/dimnb/audio")
-    audit = AuditLog()
-    player = Player(stores, "alex", audit=audit, max_inline_bytes=10)  # URL mode: no size limit applies
+    player = Player(stores, "alex", max_inline_bytes=10)  # URL mode: no size limit applies
     wire = Wire(player)
     assert player.url_mode and player.play(rec.recording_id, 3)
     first = player.source
@@ -446,6 +461,7 @@ def test_under_the_server_the_source_is_an_authenticated_url(demo_playable: Path
     assert player.source["play_id"] != first["play_id"]
     from_browser(player, {"type": "need_audio", "play_id": player.source["play_id"]})
     from_browser(player, {"type": "download", "play_id": player.source["play_id"]})
-    assert wire.custom() == [] and audit.events == []  # the server streams and audits
+    assert wire.custom() == [] and _events_since(stores, before) == []  # the server streams and audits
     hidden = Player(stores, "olivia", audio_base="/dimnb/audio/")
     assert not hidden.play(rec.recording_id, 0) and hidden.source == {}
+    assert [(e.kind, e.login) for e in _events_since(stores, before)] == [("denied", "olivia")]  # refused: audited

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dimnb.commands.options import data_option
+from dimnb.commands.options import audit_checkpoints_option, audit_key_option, data_option
 from dimnb.datadir import DATA_ENV
 from dimnb.errors import DimnbError, InvalidInput
 
@@ -37,16 +37,46 @@ def audit() -> None:
 @data_option
 @click.option("--head", "anchor", help="SEQ:HASH recorded earlier (by verify or a report): also catches a "
                                        "rewritten or truncated tail.")
-def audit_verify(data_dir: str, anchor: str | None) -> None:
-    """Check the hash chain; name the first modified, deleted, reordered or inserted event (exit 1)."""
+@audit_key_option
+@audit_checkpoints_option
+def audit_verify(data_dir: str, anchor: str | None, audit_key: str | None, audit_checkpoints: str | None) -> None:
+    """Check the hash chain and its signed checkpoints; name the first problem (exit 1).
+
+    Catches a modified, deleted, reordered or inserted event, events removed
+    from the end, a chain recomputed after a change, and checkpoints signed
+    with another key.
+    """
     from dimnb import audit as trail
     from dimnb.store.stores import Stores
 
     stores = Stores.open(data_dir)
-    result = trail.verify(stores.state, anchor=trail.ChainHead.parse(anchor, "--head") if anchor else None)
+    result = trail.verify_signed(stores.state, key_file=audit_key, checkpoints_file=audit_checkpoints,
+                                 anchor=trail.ChainHead.parse(anchor, "--head") if anchor else None)
     if not result.ok:
         raise AuditChainBroken(str(result))
     click.echo(str(result))
+
+
+@audit.command("checkpoint")
+@data_option
+@audit_key_option
+@audit_checkpoints_option
+def audit_checkpoint(data_dir: str, audit_key: str | None, audit_checkpoints: str | None) -> None:
+    """Sign the chain's head now and append it to the checkpoint file (the server does this every hour)."""
+    from dimnb import audit as trail
+    from dimnb import audit_checkpoints as checkpoints
+    from dimnb.store.stores import Stores
+
+    stores = Stores.open(data_dir)
+    key = checkpoints.key_path(stores.data.root, audit_key)
+    if checkpoints.read_key(key) is None:
+        raise InvalidInput(f"no audit checkpoint key at {key}: run `dimnb init` or pass --audit-key",
+                           field="--audit-key")
+    written = trail.checkpoint(stores.state, key_file=key,
+                               checkpoints_file=checkpoints.checkpoints_path(stores.data.root, audit_checkpoints))
+    head = trail.head(stores.state)
+    click.echo(f"checkpoint written at event {written.seq}" if written else
+               f"nothing new to sign (head {head})" if head else "no events yet")
 
 
 @audit.command("export")

@@ -18,6 +18,14 @@ def data_dir_option(default: str = "data", what: str = "Data directory"
 
 
 data_option = data_dir_option()
+audit_key_option = click.option(
+    "--audit-key", "audit_key", type=click.Path(dir_okay=False),
+    help="Key that signs audit checkpoints, kept outside the data directory. Also $DIMNB_AUDIT_KEY; "
+         "default: <data>.audit-key next to the data directory.")
+audit_checkpoints_option = click.option(
+    "--audit-checkpoints", "audit_checkpoints", type=click.Path(dir_okay=False),
+    help="File the signed audit checkpoints are appended to, outside the data directory. Also "
+         "$DIMNB_AUDIT_CHECKPOINTS; default: <data>.audit-checkpoints.jsonl next to the data directory.")
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True,
                                help="Show progress bars on a terminal.")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from dimnb.commands.options import data_option
+from dimnb.commands.options import audit_checkpoints_option, audit_key_option, data_option
 from dimnb.datadir import resolve_data_dir
 from dimnb.errors import NotInitialized
 
@@ -17,9 +18,25 @@ from dimnb.errors import NotInitialized
 @click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder holding dashboard.ipynb and audit.ipynb (default: the checkout's notebooks/).")
 @click.option("--base-url", default="/", show_default=True, help="URL prefix, e.g. behind a reverse proxy.")
-def serve(data_dir: str, port: int, notebooks_dir: str | None, base_url: str) -> None:
+@click.option("--session-idle-minutes", type=click.FloatRange(min=0.01), default=30, show_default=True,
+              help="Sign a user out after this long without a request.")
+@click.option("--session-hours", type=click.FloatRange(min=0.001), default=12, show_default=True,
+              help="Sign a user out this long after signing in, active or not (the cookie's lifetime too).")
+@audit_key_option
+@audit_checkpoints_option
+def serve(data_dir: str, port: int, notebooks_dir: str | None, base_url: str, session_idle_minutes: float,
+          session_hours: float, audit_key: str | None, audit_checkpoints: str | None) -> None:
     """Serve the dashboards on 127.0.0.1 (login required; each user sees only their scope)."""
+    from dimnb import audit_checkpoints as checkpoints
+    from dimnb.server import identity
     from dimnb.server.app import serve as run
+
+    identity.configure_sessions(idle_seconds=session_idle_minutes * 60, lifetime_seconds=session_hours * 3600)
+    # The server and its kernels append audit events: they sign checkpoints with this key, into this file.
+    if audit_key:
+        os.environ[checkpoints.KEY_ENV] = str(Path(audit_key).expanduser().resolve())
+    if audit_checkpoints:
+        os.environ[checkpoints.CHECKPOINTS_ENV] = str(Path(audit_checkpoints).expanduser().resolve())
 
     data = resolve_data_dir(data_dir)
     if not data.state_db.exists():

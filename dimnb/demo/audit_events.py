@@ -194,4 +194,6 @@ def seed_demo_audit(stores: Stores, *, seed: int = SEED) -> int:
             written = audit.record(stores.state, kind=event.kind, recording_id=event.recording_id, call_id=call_id,
                                    rule=reason.rule, play_id=event.play_id, detail=detail, **kwargs)
         appended += written is not None
+    if appended:
+        audit.checkpoint(stores.state)  # sign the seeded head, so cutting the demo trail short is caught
     return appended

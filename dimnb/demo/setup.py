@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dimnb import archive
+from dimnb import archive, audit_checkpoints
 from dimnb.demo.audit_events import seed_demo_audit
 from dimnb.directory import import_directory, set_password
 from dimnb.ingest.loader import LoadSummary, sync_directory
@@ -48,6 +48,7 @@ def setup_demo(data_dir: Path, *, calls: int = 500, seed: int = 7, progress: boo
     pbx = data_dir / PBX_DIR
     manifest_path = pbx / "manifest.json"
     stores = Stores.open(str(data_dir), create=True)
+    audit_checkpoints.create_key(audit_checkpoints.key_path(data_dir))  # as `dimnb init` does: no manual step
     already = stores.calls.query("SELECT count(*) FROM calls")[0][0] > 0 and manifest_path.exists()
     if already:
         return DemoSetup(data_dir, json.loads(manifest_path.read_text()), created=False)

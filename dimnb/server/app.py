@@ -122,6 +122,7 @@ class DimnbVoila(Voila):
         os.environ[DATA_ENV] = self.dimnb_data
         os.environ.pop(USER_ENV, None)  # the server itself is nobody; kernels get their user per request
         stores = server_stores(self.dimnb_data)
+        audit.start_hourly_checkpoints(stores.state)  # and every few events, from whoever appends them
         # Kernel channels as unix sockets in Voilà's private (0700) connection folder, not TCP ports.
         self.config.KernelManager.transport = "ipc"
         super().initialize([str(self.dimnb_notebooks)])

@@ -1,12 +1,15 @@
 """``/dimnb/audio/<recording_id>``: recordings over HTTP, with Range, for the authenticated user only.
 
-Every request (each Range chunk too) re-checks ``access.can_play`` for the
-user the server authenticated, through ``audit.authorize_playback``, which
-also writes the audit event: once per play token (``?play=<uuid>``), once
-per download (``?download=1``), and a ``denied`` event for a refusal. A
-recording the user may not play and one that does not exist get the same
-404. The URL names a recording id, never a path. Tornado's static file
-machinery does Range (206/416), HEAD, ETag and conditional requests.
+Every request (each Range chunk too, GET and HEAD alike) goes through the one
+audio gate, ``audit.authorize_playback``: it parses the id (ASCII digits
+only), re-checks ``access.can_play`` for the user the server authenticated
+and writes the audit event: a play once per play token (``?play=<uuid>``)
+until that token has served a whole file or grown old, a download for any
+truthy ``?download=`` (``1``, ``on``, ``yes``...), a ``denied`` event for a
+refusal. A recording the user may not play and one that does not exist get
+the same 404, for HEAD as for GET. The URL names a recording id, never a
+path. Tornado's static file machinery does Range (206/416), HEAD, ETag and
+conditional requests.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class AudioHandler(JupyterHandler, web.StaticFileHandler):
         web.StaticFileHandler.initialize(self, path="/")
         self._file: str | None = None
         self._decision: access.PlayDecision | None = None
+        self._login: str | None = None
+        self._play_id: str | None = None
+        self._served = 0
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # The same plain body for "not permitted" and "not there"; never a traceback.
@@ -53,35 +59,26 @@ class AudioHandler(JupyterHandler, web.StaticFileHandler):
     def _not_found(self) -> web.HTTPError:
         return web.HTTPError(404)
 
-    def _check(self, recording_id: str, *, audit_it: bool) -> None:
+    def _check(self, recording_id: str) -> None:
         login = login_of(self)
         if login is None:
             raise web.HTTPError(403)
         stores = server_stores(self.settings.get("dimnb_data"))
-        download = self.get_argument("download", "") in ("1", "true", "yes")
+        download = audit.download_flag(self.get_argument("download", None))
         play_id = self.get_argument("play", "")[:PLAY_ID_MAX] or None
-        if audit_it:
-            try:
-                decision = audit.authorize_playback(
-                    stores, login, recording_id, download=download, play_id=play_id,
-                    client=self.request.remote_ip, user_agent=self.request.headers.get("User-Agent"),
-                )
-            except NotFound:
-                raise self._not_found() from None
-        else:
-            rid = int(recording_id) if recording_id.isdigit() else None
-            try:
-                actor = access.load_actor(stores.state, login)
-            except Exception:
-                raise self._not_found() from None
-            decision = access.can_play(stores.calls, actor, rid) if rid is not None else None
-            if decision is None:
-                raise self._not_found()
+        try:
+            decision = audit.authorize_playback(
+                stores, login, recording_id, download=download, play_id=play_id, method=self.request.method or "GET",
+                client=self.request.remote_ip, user_agent=self.request.headers.get("User-Agent"),
+            )
+        except NotFound:
+            raise self._not_found() from None
         path = sessions.recording_path(stores.data, decision)
         if not os.path.isfile(path):
             self.log.warning("dimnb: recording %s is available but its file %s is missing", decision.recording_id, path)
             raise self._not_found()
         self._decision, self._file = decision, str(path)
+        self._login, self._play_id = login, None if download else play_id
         if download:
             name = sessions.download_name_for(stores.calls, access.load_actor(stores.state, login),
                                               decision.recording_id) or os.path.basename(path)
@@ -91,12 +88,22 @@ class AudioHandler(JupyterHandler, web.StaticFileHandler):
 
     @web.authenticated
     async def get(self, recording_id: str, include_body: bool = True) -> None:  # type: ignore[override]
-        self._check(recording_id, audit_it=include_body)
-        await web.StaticFileHandler.get(self, recording_id, include_body=include_body)
+        self._check(recording_id)
+        try:
+            await web.StaticFileHandler.get(self, recording_id, include_body=include_body)
+        finally:
+            if self._served and self._decision is not None and self._login is not None:
+                audit.count_served(server_stores(self.settings.get("dimnb_data")), self._login, self._decision,
+                                   self._play_id, self._served)
 
     @web.authenticated
     async def head(self, recording_id: str) -> None:  # type: ignore[override]
         await self.get(recording_id, include_body=False)
+
+    def write(self, chunk: Any) -> None:  # type: ignore[override]
+        if self._file is not None and isinstance(chunk, bytes):
+            self._served += len(chunk)  # audio bytes this request sent under its play token
+        super().write(chunk)
 
     # StaticFileHandler asks where the file is: always the one the access check resolved.
     def get_absolute_path(self, root: str, path: str) -> str:  # type: ignore[override]

@@ -1,18 +1,23 @@
-"""Who is asking: logins checked against the state store, and a signed cookie that names the user.
+"""Who is asking: logins checked against the state store, and a signed cookie that names a server-side session.
 
-The cookie carries only the login, when it was issued and a fingerprint of
-the password's last change; it is signed with the server's persistent
-secret. Every request re-reads the user from the state store, so a
-deactivated user or a changed password ends the session at once, and grants
-are never taken from the cookie (dimnb.access reads them per request).
+The cookie carries only a session token (signed with the server's persistent
+secret, valid no longer than the session's lifetime). The session itself
+lives in the state store (``login_sessions``): signing out closes it at once,
+so a copied cookie stops working; it also ends after ``idle_seconds`` without
+a request, ``lifetime_seconds`` after sign-in, when the user is deactivated
+or the password changes. Grants are never taken from the cookie
+(dimnb.access reads them per request).
+
+Sign-out is a POST carrying the XSRF token (a GET shows a button, so a link
+on another site cannot sign anyone out). Failed sign-ins lock the account
+with growing delays and slow down a noisy address (``lockout``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
-import time
-from collections import defaultdict, deque
+import math
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,51 +29,38 @@ from tornado import web
 from traitlets import default
 
 from dimnb.passwords import verify_password
-from dimnb.server import pages
+from dimnb.server import login_sessions, pages
 from dimnb.server.context import server_stores
+from dimnb.server.lockout import LoginGuard
 
 COOKIE_NAME = "dimnb-session"
-SESSION_HOURS = 12
-MAX_FAILURES = 5
-FAILURE_WINDOW_SECONDS = 300
+WRONG = "Wrong username or password."
+
+POLICY = login_sessions.SessionPolicy()
+GUARD = LoginGuard()
 
 
-class _Throttle:
-    """At most MAX_FAILURES failed logins per username (and per client) in a sliding window."""
-
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                recent = self._failures[key]
-                while recent and now - recent[0] > FAILURE_WINDOW_SECONDS:
-                    recent.popleft()
-                if len(recent) >= MAX_FAILURES:
-                    return True
-        return False
-
-    def fail(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures[key].append(time.monotonic())
-
-    def clear(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-
-THROTTLE = _Throttle()
+def configure_sessions(*, idle_seconds: float, lifetime_seconds: float) -> None:
+    """Set this server's session limits (``dimnb serve --session-idle-minutes/--session-hours``)."""
+    global POLICY
+    POLICY = login_sessions.SessionPolicy(idle_seconds=idle_seconds, lifetime_seconds=lifetime_seconds)
 
 
 def _active_user(login: str) -> Any:
     return server_stores().state.connection().execute(
         "SELECT login, name, password_hash, password_changed_at FROM users WHERE login = ? AND active = 1", (login,)
     ).fetchone()
+
+
+def _session_token(handler: web.RequestHandler) -> str | None:
+    raw = handler.get_secure_cookie(COOKIE_NAME, max_age_days=POLICY.lifetime_seconds / 86400)
+    if not raw:
+        return None
+    try:
+        token = json.loads(raw.decode())["s"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return token if isinstance(token, str) else None
 
 
 class DimnbIdentityProvider(IdentityProvider):
@@ -100,44 +92,58 @@ class DimnbIdentityProvider(IdentityProvider):
     def _cookie_options_default(self) -> dict[str, Any]:
         return {"httponly": True, "samesite": "Strict"}
 
-    @default("get_secure_cookie_kwargs")
-    def _secure_cookie_kwargs_default(self) -> dict[str, Any]:
-        return {"max_age_days": SESSION_HOURS / 24}
-
     def get_user_token(self, handler: web.RequestHandler) -> None:  # type: ignore[override]
         return None  # no token logins: only the login form
 
-    def user_to_cookie(self, user: User) -> str:
-        row = _active_user(user.username)
-        return json.dumps({"u": user.username, "t": int(time.time()), "p": row["password_changed_at"] if row else ""})
+    def set_login_cookie(self, handler: web.RequestHandler, user: User) -> None:
+        """Open a server-side session and hand the browser a cookie that lives exactly as long."""
+        token = login_sessions.open_session(server_stores().state, user.username, client=handler.request.remote_ip,
+                                            policy=POLICY)
+        options: dict[str, Any] = {**self.cookie_options, "expires_days": POLICY.lifetime_seconds / 86400}
+        options.setdefault("httponly", True)
+        secure = self.secure_cookie if self.secure_cookie is not None else handler.request.protocol == "https"
+        if secure:
+            options.setdefault("secure", True)
+        options.setdefault("path", handler.base_url)  # type: ignore[attr-defined]
+        handler.set_secure_cookie(self.get_cookie_name(handler), json.dumps({"s": token}), **options)
 
-    def user_from_cookie(self, cookie_value: str) -> User | None:
-        try:
-            data = json.loads(cookie_value)
-            login, issued, fingerprint = str(data["u"]), int(data["t"]), data.get("p")
-        except (ValueError, KeyError, TypeError):
-            return None
-        if time.time() - issued > SESSION_HOURS * 3600:
-            return None
-        row = _active_user(login)
-        if row is None or (row["password_changed_at"] or "") != (fingerprint or ""):
+    def get_user_cookie(self, handler: web.RequestHandler) -> User | None:  # type: ignore[override]
+        token = _session_token(handler)
+        login = login_sessions.resolve(server_stores().state, token, POLICY) if token else None
+        row = _active_user(login) if login else None
+        if row is None:
             return None
         return User(username=row["login"], name=row["name"], display_name=row["name"])
+
+    def end_session(self, handler: web.RequestHandler) -> None:
+        """Sign-out: close the session server-side (a copy of the cookie dies with it), then drop the cookie."""
+        token = _session_token(handler)
+        if token:
+            login_sessions.revoke(server_stores().state, token)
+        self.clear_login_cookie(handler)
+
+    def locked_message(self, login: str) -> str | None:
+        wait = GUARD.locked_for(login)
+        if wait <= 0:
+            return None
+        minutes = max(1, math.ceil(wait / 60))
+        return (f"Too many failed sign-ins for this account. Try again in {minutes} minute"
+                f"{'s' if minutes > 1 else ''}, or ask an administrator.")
 
     def process_login_form(self, handler: web.RequestHandler) -> User | None:
         login = handler.get_argument("username", default="").strip()
         password = handler.get_argument("password", default="")
-        client = f"ip:{handler.request.remote_ip}"
-        if not login or len(login) > 64 or len(password) > 1024 or THROTTLE.blocked(f"user:{login}", client):
+        address = str(handler.request.remote_ip)
+        if not login or len(login) > 64 or len(password) > 1024:
             verify_password("x", None)  # same cost either way
-            THROTTLE.fail(f"user:{login}", client)
+            GUARD.failed(login[:64], address)
             return None
         row = _active_user(login)
         if not verify_password(password, row["password_hash"] if row else None):
-            THROTTLE.fail(f"user:{login}", client)
-            self.log.warning("dimnb: failed login for %r from %s", login, handler.request.remote_ip)
+            GUARD.failed(login, address)
+            self.log.warning("dimnb: failed login for %r from %s", login, address)
             return None
-        THROTTLE.clear(f"user:{login}")
+        GUARD.succeeded(login)
         return User(username=row["login"], name=row["name"], display_name=row["name"])
 
 
@@ -165,23 +171,44 @@ class DimnbLoginHandler(LoginFormHandler):
             self._render()
 
     @allow_unauthenticated
-    def post(self) -> None:
-        user = self.identity_provider.process_login_form(self)
+    async def post(self) -> None:
+        provider: DimnbIdentityProvider = self.identity_provider  # type: ignore[assignment]
+        delay = GUARD.delay_for(str(self.request.remote_ip))
+        if delay:
+            await asyncio.sleep(delay)  # a noisy address waits; it locks no account
+        login = self.get_argument("username", default="").strip()[:64]
+        locked = provider.locked_message(login)
+        if locked:
+            self.log.warning("dimnb: sign-in refused for locked account %r from %s", login, self.request.remote_ip)
+            self.set_status(429)
+            self._render(message={"error": locked})
+            return
+        user = provider.process_login_form(self)
         if user is None:
             self.set_status(401)
-            self._render(message={"error": "Wrong username or password."})
+            self._render(message={"error": provider.locked_message(login) or WRONG})
             return
         self.current_user = user
         self.log.info("dimnb: %s signed in from %s", user.username, self.request.remote_ip)
-        self.identity_provider.set_login_cookie(self, user)
+        provider.set_login_cookie(self, user)
         self.redirect(_safe_next(self, self.get_argument("next", default=self.base_url)))
 
 
 class DimnbLogoutHandler(JupyterHandler):
+    """GET asks (a button that POSTs); only a POST with the XSRF token signs out."""
+
     @allow_unauthenticated
     def get(self) -> None:
+        if not self.current_user:
+            self.write(pages.logged_out_page(login_url=self.base_url + "login"))
+            return
+        self.write(pages.logout_page(action=self.request.path, xsrf_html=self.xsrf_form_html(),
+                                     back_url=self.base_url))
+
+    @allow_unauthenticated
+    def post(self) -> None:  # tornado has checked the XSRF token before we get here
         user = self.current_user
-        self.identity_provider.clear_login_cookie(self)
+        self.identity_provider.end_session(self)  # type: ignore[attr-defined]
         if user:
             self.log.info("dimnb: %s signed out", user.username)
         self.write(pages.logged_out_page(login_url=self.base_url + "login"))

@@ -52,6 +52,16 @@ def login_page(*, action: str, next_url: str, xsrf_html: str, error: str | None 
     ))
 
 
+def logout_page(*, action: str, xsrf_html: str, back_url: str) -> str:
+    """Sign-out asks first: only this form's POST (with its XSRF token) signs out, never a link."""
+    return _page("Sign out · dimnb", (
+        '<p class="sub">Sign out of dimnb on this browser?</p>'
+        f'<form method="post" action="{escape(action)}">{xsrf_html}'
+        '<button type="submit" id="logout_submit">Sign out</button></form>'
+        f'<p><a href="{escape(back_url)}">Back to the dashboard</a></p>'
+    ))
+
+
 def logged_out_page(*, login_url: str) -> str:
     return _page("Signed out · dimnb", (
         '<div class="msg info">You are signed out.</div>'

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE users (
@@ -112,7 +112,33 @@ CREATE TRIGGER audit_events_kind BEFORE INSERT ON audit_events
 BEGIN SELECT RAISE(ABORT, 'an audit event is a play, a download or a denied attempt'); END;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# v3 (dimnb.audit, dimnb.server.identity): a play token counts again once it has served a whole file or grown
+# old, so the once-per-token rule moves from a unique index to ``play_tokens``; server-side login sessions that
+# logout, idle time and lifetime end (the cookie names a session; only the token's hash is stored).
+_V3 = """
+DROP INDEX audit_events_once_per_play;
+CREATE INDEX audit_events_by_play ON audit_events(login, recording_id, play_id, kind) WHERE play_id IS NOT NULL;
+CREATE TABLE play_tokens (
+    login TEXT NOT NULL,
+    recording_id INTEGER NOT NULL,
+    play_id TEXT NOT NULL,
+    counted_at REAL NOT NULL,               -- unix seconds of the play event that counts it
+    bytes_served INTEGER NOT NULL DEFAULT 0, -- since then
+    PRIMARY KEY (login, recording_id, play_id)
+);
+CREATE TABLE web_sessions (
+    token_hash TEXT PRIMARY KEY,            -- sha256 of the cookie's session token
+    login TEXT NOT NULL,
+    created_at REAL NOT NULL,               -- unix seconds
+    last_seen REAL NOT NULL,
+    password_changed_at TEXT,
+    client TEXT,
+    revoked_at REAL
+);
+CREATE INDEX web_sessions_by_login ON web_sessions(login);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 class StateStore:

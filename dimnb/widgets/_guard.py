@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -63,3 +65,41 @@ def as_seconds(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) and number >= 0 else None
+
+
+SERVER_ENV = "DIMNB_SERVER"  # set by `dimnb serve` in every dashboard kernel's environment
+
+
+def keep_errors_out_of_the_browser() -> bool:
+    """In a dashboard kernel: errors go to the server's log, never to the browser.
+
+    ipywidgets answers a message it cannot apply (a forged trait update of the
+    wrong type, a malformed comm message), to any widget, with the full
+    traceback, paths included, on the kernel websocket; and a log record with
+    no handler lands on the kernel's ``sys.stderr``, which is the browser too.
+    So dimnb's loggers write to the process's real stderr (the server log) and
+    the shell's ``showtraceback`` logs there instead. Only under ``dimnb
+    serve``: an analyst in JupyterLab keeps their tracebacks. Returns whether
+    it was installed.
+    """
+    if not os.environ.get(SERVER_ENV):
+        return False
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [kernel %(process)d] %(name)s: %(message)s"))
+    package = logging.getLogger("dimnb")
+    if not any(getattr(h, "_dimnb_server_log", False) for h in package.handlers):
+        handler._dimnb_server_log = True  # type: ignore[attr-defined]
+        package.addHandler(handler)
+        package.propagate = False
+        package.setLevel(logging.INFO)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    if shell is not None:
+        def to_the_log(*args: object, **kwargs: object) -> None:
+            log.error("a widget message failed (not shown to the browser)", exc_info=sys.exc_info())
+
+        shell.showtraceback = to_the_log  # type: ignore[method-assign]
+    return True

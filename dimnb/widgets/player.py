@@ -11,8 +11,14 @@ Audio source:
   streams with Range support. Downloads use ``?download=1``.
 - Otherwise (a plain kernel, nbval) the browser asks for the bytes and the
   kernel sends them through the widget channel (a binary buffer, never a
-  trait), after re-checking ``can_play`` and auditing the play start here.
-  Files over ``max_inline_bytes`` get a plain message instead of a frozen page.
+  trait). Files over ``max_inline_bytes`` get a plain message instead of a
+  frozen page.
+
+Either way every decision goes through the one audio gate,
+``audit.authorize_playback`` (as ``widget_playback``): a refused play is
+recorded as *denied*; bytes the kernel sends are recorded as a play under
+the play's token (again once the token has sent a whole file, as the HTTP
+server does) or as a download.
 
 Everything the browser sends is untrusted: every message is validated and
 every action re-checks ``can_play`` for the kernel's user, with the user's
@@ -32,11 +38,11 @@ from typing import Any
 import anywidget
 import traitlets
 
-from dimnb import access, sessions
+from dimnb import access, audit, sessions
 from dimnb.audiofiles import mime_type
+from dimnb.errors import NotFound
 from dimnb.store.stores import Stores
-from dimnb.widgets import _audit_hook
-from dimnb.widgets._guard import UNAVAILABLE, as_id, as_seconds, guarded
+from dimnb.widgets._guard import UNAVAILABLE, as_seconds, guarded
 
 log = logging.getLogger("dimnb.widgets.player")
 
@@ -75,15 +81,13 @@ class Player(anywidget.AnyWidget):
     state = traitlets.Any("idle").tag(sync=True)
 
     def __init__(self, stores: Stores, login: str, *, audio_base: str | None = None,
-                 max_inline_bytes: int = MAX_INLINE_BYTES, audit: _audit_hook.AuditFunction | None = None,
-                 **kwargs: Any) -> None:
+                 max_inline_bytes: int = MAX_INLINE_BYTES, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._stores = stores
         self._login = login
         base = audio_base if audio_base is not None else os.environ.get(AUDIO_BASE_ENV, "")
         self._audio_base = (base if base.endswith("/") else base + "/") if base else ""
         self._max_inline = max_inline_bytes
-        self._audit = audit
         self._current: dict[str, Any] | None = None  # kernel-side truth about what plays
         self.on_msg(self._on_browser_message)
 
@@ -104,21 +108,22 @@ class Player(anywidget.AnyWidget):
 
     @guarded("starting playback")
     def play(self, recording_id: int, offset_seconds: float = 0.0) -> bool:
-        """Start ``recording_id`` at ``offset_seconds`` (a play start: audited). False with a message if refused."""
-        rid, offset = as_id(recording_id), as_seconds(offset_seconds)
-        if rid is None or offset is None:
+        """Start ``recording_id`` at ``offset_seconds``. False with a message if refused (audited as denied)."""
+        play_id = uuid.uuid4().hex
+        try:
+            decision = audit.widget_playback(self._stores, self._login, recording_id, play_id=play_id,
+                                             audit_grant=False)  # the play is recorded when bytes leave
+        except NotFound:
             self.message = UNAVAILABLE
             return False
+        rid, offset = decision.recording_id, as_seconds(offset_seconds)
         actor = self._actor()
-        decision = access.can_play(self._stores.calls, actor, rid)
-        session = sessions.build_session(self._stores.calls, actor, decision.call_id, state=self._stores.state) \
-            if decision else None
+        session = sessions.build_session(self._stores.calls, actor, decision.call_id, state=self._stores.state)
         recording = session.recording(rid) if session else None
-        if decision is None or session is None or recording is None or not recording.playable:
+        if offset is None or session is None or recording is None or not recording.playable:
             self.message = UNAVAILABLE
             return False
         offset = min(offset, max(0.0, recording.duration_seconds - 0.05))
-        play_id = uuid.uuid4().hex
         size = decision.size_bytes
         if not self.url_mode:
             path = sessions.recording_path(self._stores.data, decision)
@@ -131,8 +136,6 @@ class Player(anywidget.AnyWidget):
             if size > self._max_inline:
                 self.message = TOO_LARGE
                 return False
-            _audit_hook.record(self._stores, actor, _audit_hook.PLAY, decision, play_id=play_id,
-                               recorder=self._audit)
         segment = session.segment(recording.segment_seq)
         self._current = {"recording_id": rid, "call_id": decision.call_id, "play_id": play_id,
                          "download_name": recording.download_name, "format": decision.format}
@@ -222,36 +225,41 @@ class Player(anywidget.AnyWidget):
         return current
 
     def _send_audio(self, play_id: Any) -> None:
-        """Bytes for the play that started in the kernel (no new play start: not audited again)."""
+        """Bytes for the current play, through the gate under its token (a repeat after a whole file counts)."""
         current = self._matching(play_id)
         if current is None or self.url_mode:
             return
-        decision = access.can_play(self._stores.calls, self._actor(), current["recording_id"])
+        decision = self._gate(current)
         if decision is None:
-            self.stop()
-            self.message = UNAVAILABLE
             return
         data = self._read(decision)
         if data is not None:
-            self._to_browser({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)}, [data])
+            self._to_browser({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)},
+                             [data])
+            audit.count_served(self._stores, self._login, decision, current["play_id"], len(data))
 
     def _send_download(self, play_id: Any, have: bool) -> None:
         current = self._matching(play_id)
         if current is None or self.url_mode:
             return
-        actor = self._actor()
-        decision = access.can_play(self._stores.calls, actor, current["recording_id"])
+        decision = self._gate(current, download=True)
         if decision is None:
-            self.stop()
-            self.message = UNAVAILABLE
             return
         data = None if have else self._read(decision)
         if not have and data is None:
             return
-        _audit_hook.record(self._stores, actor, _audit_hook.DOWNLOAD, decision, play_id=play_id,
-                           recorder=self._audit)
         self._to_browser({"type": "download", "play_id": current["play_id"], "name": current["download_name"],
-                    "mime": mime_type(decision.format)}, [data] if data is not None else None)
+                          "mime": mime_type(decision.format)}, [data] if data is not None else None)
+
+    def _gate(self, current: dict[str, Any], *, download: bool = False) -> access.PlayDecision | None:
+        """The audio gate for bytes the kernel sends; a refusal (audited) stops the player."""
+        try:
+            return audit.widget_playback(self._stores, self._login, current["recording_id"],
+                                         play_id=current["play_id"], download=download)
+        except NotFound:
+            self.stop()
+            self.message = UNAVAILABLE
+            return None
 
     # ------------------------------------------------------------------ helpers
 

@@ -90,6 +90,23 @@ function render({ model, el: host }) {
       a.href = logout;
       a.innerHTML = ICONS.logout;
       a.appendChild(el("span", null, "Log out"));
+      // Signing out is a POST with the XSRF token (a link from another site must not sign anyone out).
+      // Without the token cookie the link's page asks, with its own form.
+      a.addEventListener("click", (event) => {
+        const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]+)/) || [])[1];
+        if (!xsrf) return;
+        event.preventDefault();
+        const form = document.createElement("form");
+        form.method = "post";
+        form.action = logout;
+        const token = document.createElement("input");
+        token.type = "hidden";
+        token.name = "_xsrf";
+        token.value = decodeURIComponent(xsrf);
+        form.appendChild(token);
+        document.body.appendChild(form);
+        form.submit();
+      });
       right.appendChild(a);
     }
     const text = model.get("message") || "";
