@@ -8,6 +8,7 @@ server extension enabled by the config file the wheel installs, and writes an au
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,12 +28,22 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) ->
     return done.stdout
 
 
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    skipped = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis"}
+    if Path(folder) == ROOT:
+        skipped |= {".git", ".venv", "build", "dist", "data", ".bench", ".spill", "dimnb.egg-info"}
+    return skipped & set(names)
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """(venv, work folder, environment): the wheel installed into a new virtualenv outside the checkout."""
     root = tmp_path_factory.mktemp("wheel")
     assert ROOT not in root.parents
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(root / "dist"), str(ROOT)], cwd=root,
+    # Built from a copy: setuptools' build/ folder in the checkout could carry files deleted since.
+    source = root / "source"
+    shutil.copytree(ROOT, source, ignore=_not_sources)
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(root / "dist"), str(source)], cwd=root,
          env=os.environ.copy())
     (wheel,) = (root / "dist").glob("dimnb-*.whl")
     with zipfile.ZipFile(wheel) as archive:
