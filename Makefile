@@ -10,7 +10,7 @@ DEMO_CALLS ?= 500
 PORT ?= 8866
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-data test bench lint clean-demo
+.PHONY: install demo demo-data test bench lint clean-demo wheel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("dimnb needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,10 @@ test: install
 bench: install
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
 	$(BIN)/python bench/ingest.py --quick --system asterisk
+
+# The wheel an administrator installs (docs/deploy.md): dist/dimnb-*.whl, dashboards and audit notebook inside.
+wheel: install
+	$(BIN)/python -m build --wheel --outdir dist .
 
 clean-demo:
 	rm -rf $(DEMO_DATA) $(DEMO_DATA).audit-key $(DEMO_DATA).audit-checkpoints.jsonl

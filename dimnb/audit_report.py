@@ -12,7 +12,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -20,6 +19,7 @@ import pandas as pd
 
 from dimnb import audit, clock
 from dimnb.errors import DimnbError, InvalidInput, NotFound
+from dimnb.notebook_runner import PACKAGED_NOTEBOOKS
 from dimnb.store.callstore import generation_name
 from dimnb.store.stores import Stores
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 USER_ENV = "DIMNB_USER"
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "audit.ipynb"
+NOTEBOOK = PACKAGED_NOTEBOOKS / "audit.ipynb"
 _TS = "%Y-%m-%d %H:%M:%S"
 ACTIVE_KINDS = (audit.PLAY, audit.DOWNLOAD)
 

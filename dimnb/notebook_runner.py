@@ -19,6 +19,9 @@ from dimnb.errors import DimnbError, InvalidInput
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+# The dashboard and audit notebooks ship inside the package, so an installed dimnb serves and reports
+# without a checkout; the top-level notebooks/ are the analyst's walkthrough.
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
 class NotebookFailed(DimnbError):

@@ -16,7 +16,7 @@ from dimnb.demo.setup import setup_demo
 from dimnb.store.stores import Stores
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "audit.ipynb"
+NOTEBOOK = ROOT / "dimnb" / "notebooks" / "audit.ipynb"
 FIXED_NOW = "2026-11-20T00:00:00Z"
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,14 @@ from dimnb.errors import NotInitialized
 
 @click.command()
 @data_option
-@click.option("--port", default=8866, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--ip", default="127.0.0.1", show_default=True, metavar="ADDRESS",
+              help="Address to listen on (0.0.0.0: every interface; keep 127.0.0.1 behind a proxy on this machine).")
+@click.option("--port", default=8866, show_default=True, help="Port to listen on.")
+@click.option("--behind-proxy", is_flag=True,
+              help="Trust the reverse proxy's X-Forwarded-Proto / X-Forwarded-For / X-Real-Ip headers and send the "
+                   "login cookie as Secure (the proxy serves https; see docs/deploy.md).")
 @click.option("--notebooks", "notebooks_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder holding dashboard.ipynb and audit.ipynb (default: the checkout's notebooks/).")
+              help="Folder holding dashboard.ipynb and audit.ipynb (default: the ones shipped in the package).")
 @click.option("--base-url", default="/", show_default=True, help="URL prefix, e.g. behind a reverse proxy.")
 @click.option("--session-idle-minutes", type=click.FloatRange(min=0.01), default=30, show_default=True,
               help="Sign a user out after this long without a request.")
@@ -24,9 +29,10 @@ from dimnb.errors import NotInitialized
               help="Sign a user out this long after signing in, active or not (the cookie's lifetime too).")
 @audit_key_option
 @audit_checkpoints_option
-def serve(data_dir: str, port: int, notebooks_dir: str | None, base_url: str, session_idle_minutes: float,
-          session_hours: float, audit_key: str | None, audit_checkpoints: str | None) -> None:
-    """Serve the dashboards on 127.0.0.1 (login required; each user sees only their scope)."""
+def serve(data_dir: str, ip: str, port: int, behind_proxy: bool, notebooks_dir: str | None, base_url: str,
+          session_idle_minutes: float, session_hours: float, audit_key: str | None,
+          audit_checkpoints: str | None) -> None:
+    """Serve the dashboards (login required; each user sees only their scope)."""
     from dimnb import audit_checkpoints as checkpoints
     from dimnb.server import identity
     from dimnb.server.app import serve as run
@@ -43,6 +49,8 @@ def serve(data_dir: str, port: int, notebooks_dir: str | None, base_url: str, se
         raise NotInitialized(f"{data.root} is not a dimnb data directory (try `make demo` or `dimnb init`)")
     if not base_url.startswith("/") or not base_url.endswith("/"):
         raise click.BadParameter("must start and end with /", param_hint="--base-url")
-    click.echo(f"dimnb dashboards on http://127.0.0.1:{port}{base_url} (data: {data.root}); Ctrl-C stops")
-    run(data_dir=str(data.root), port=port, notebooks_dir=Path(notebooks_dir) if notebooks_dir else None,
-        base_url=base_url)
+    host = f"[{ip}]" if ":" in ip else ip
+    proxied = " behind a proxy (trusting X-Forwarded-*)" if behind_proxy else ""
+    click.echo(f"dimnb dashboards on http://{host}:{port}{base_url}{proxied} (data: {data.root}); Ctrl-C stops")
+    run(data_dir=str(data.root), ip=ip, port=port, notebooks_dir=Path(notebooks_dir) if notebooks_dir else None,
+        base_url=base_url, behind_proxy=behind_proxy)

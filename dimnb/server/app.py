@@ -18,6 +18,7 @@ nothing in the notebook folder is reachable except the two dashboards.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from voila.static_file_handler import AllowListFileHandler
 
 from dimnb import audit
 from dimnb.datadir import DATA_ENV
+from dimnb.notebook_runner import PACKAGED_NOTEBOOKS
 from dimnb.server import pages
 from dimnb.server.audio import ROUTE as AUDIO_ROUTE
 from dimnb.server.audio import AudioHandler
@@ -48,8 +50,8 @@ AUDIT = "audit.ipynb"
 
 
 def default_notebooks_dir() -> Path:
-    """The repository's ``notebooks/`` next to the package (dimnb runs from its checkout)."""
-    return Path(__file__).resolve().parents[2] / "notebooks"
+    """The dashboards shipped inside the package (``dimnb/notebooks/``), in a checkout or an installed wheel."""
+    return PACKAGED_NOTEBOOKS
 
 
 class DashboardHandler(TornadoVoilaHandler):
@@ -113,10 +115,12 @@ class DimnbVoila(Voila):
     name = "dimnb-serve"
     description = "dimnb dashboards: per-user Voilà with scoped call lists, sessions and audio"
 
-    def __init__(self, *, data_dir: str, notebooks_dir: Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, data_dir: str, notebooks_dir: Path | None = None, behind_proxy: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dimnb_data = data_dir
         self.dimnb_notebooks = Path(notebooks_dir or default_notebooks_dir()).resolve()
+        self.dimnb_behind_proxy = behind_proxy
 
     def initialize(self, argv: list[str] | None = None) -> None:
         os.environ[DATA_ENV] = self.dimnb_data
@@ -125,6 +129,9 @@ class DimnbVoila(Voila):
         audit.start_hourly_checkpoints(stores.state)  # and every few events, from whoever appends them
         # Kernel channels as unix sockets in Voilà's private (0700) connection folder, not TCP ports.
         self.config.KernelManager.transport = "ipc"
+        if self.dimnb_behind_proxy:
+            # TLS ends at the proxy: the login cookie must still only travel over https.
+            self.config.IdentityProvider.secure_cookie = True
         super().initialize([str(self.dimnb_notebooks)])
         self.open_browser = False
         self.cookie_secret = cookie_secret(stores)
@@ -143,6 +150,17 @@ class DimnbVoila(Voila):
                 raise FileNotFoundError(f"{self.dimnb_notebooks / notebook} is missing")
         self.tornado_settings = {**self.tornado_settings, "dimnb_data": self.dimnb_data, "serve_traceback": False,
                                  "xsrf_cookies": True}
+        if self.dimnb_behind_proxy:
+            self.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
+
+    def listen(self) -> None:
+        if self.dimnb_behind_proxy:
+            # Voilà's listen() calls app.listen(port, ip) itself; xheaders makes tornado take the scheme and the
+            # client address from the proxy's X-Forwarded-Proto / X-Real-Ip / X-Forwarded-For. Only behind a
+            # proxy: anywhere else a client could claim any address.
+            plain_listen = self.app.listen
+            self.app.listen = functools.partial(plain_listen, xheaders=True)  # type: ignore[method-assign]
+        super().listen()
 
     def init_handlers(self) -> list[Any]:
         base = self.server_url
@@ -159,10 +177,11 @@ class DimnbVoila(Voila):
         return ours + kept + [(url_path_join(base, r"/(.*)"), NotFoundHandler)]
 
 
-def serve(*, data_dir: str, port: int, notebooks_dir: Path | None = None, base_url: str = "/") -> None:
-    """Run the dashboards on 127.0.0.1 until interrupted."""
-    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, port=port, ip="127.0.0.1", base_url=base_url,
-                     port_retries=0)
+def serve(*, data_dir: str, port: int, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
+          base_url: str = "/", behind_proxy: bool = False) -> None:
+    """Run the dashboards on ``ip``:``port`` until interrupted."""
+    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, behind_proxy=behind_proxy, port=port, ip=ip,
+                     base_url=base_url, port_retries=0)
     app.initialize()
     app.start()
 

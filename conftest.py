@@ -1,10 +1,11 @@
 """Notebooks are checked by nbval against their committed outputs, which were made from the demo data.
 
-With ``--nbval`` and no ``$DIMNB_DATA``, build a fresh demo data directory
-(deterministic: demo calls plus the demo audit trail) for this session, and
-pin the report clock, so the committed outputs are reproducible anywhere. A
-demo directory someone has used (``make demo``) has more audit events and
-would not match.
+This applies to the analyst's walkthrough (``notebooks/``) and to the dashboard and audit notebooks that
+ship in the package (``dimnb/notebooks/``). When a run collects notebooks and ``$DIMNB_DATA`` is unset,
+build a fresh demo data directory (deterministic: demo calls plus the demo audit trail) for this session,
+and pin the report clock, so the committed outputs are reproducible anywhere. A demo directory someone
+has used (``make demo``) has more audit events and would not match. A run without notebooks (one test
+file) builds nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from pathlib import Path
 import pytest
 
 FIXED_NOW = "2026-11-20T00:00:00Z"
+DASHBOARD_USER = "maria"
 _made: list[Path] = []
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if not (getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False)):
+def _is_notebook(item: pytest.Item) -> bool:
+    return Path(str(item.fspath)).suffix == ".ipynb"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(_is_notebook(item) for item in items):
         return
     os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
     if os.environ.get("DIMNB_DATA"):
@@ -34,9 +40,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DIMNB_DATA"] = str(root / "data")
 
 
-DASHBOARD_USER = "maria"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """The dashboard gets its user from the server; under nbval its kernel runs as the demo's manager.
@@ -44,6 +47,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     Set before the notebook's kernel starts (it starts with the notebook's first cell) and for that
     notebook only: every other notebook names its user itself.
     """
+    if not _is_notebook(item):
+        return
     if Path(str(item.fspath)).name == "dashboard.ipynb":
         os.environ["DIMNB_USER"] = DASHBOARD_USER
     else:

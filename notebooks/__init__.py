@@ -1,1 +1,0 @@
-"""Lets pytest import notebooks/conftest.py as notebooks.conftest, apart from tests/conftest.py."""
