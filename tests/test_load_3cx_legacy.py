@@ -194,10 +194,15 @@ def test_legacy_recordings_link_by_name_and_give_derived_segment_times(stores: S
     summary = load_3cx(stores, [path])
     assert summary.total("recordings_linked") == 2
     segs = stores.calls.query(
-        "SELECT s.seq, s.time_quality, epoch(s.start_time - c.start_time), epoch(s.end_time - c.start_time) "
+        "SELECT s.seq, s.time_quality, epoch(s.start_time - c.start_time), epoch(s.end_time - c.start_time), "
+        "s.derived_quality, epoch(s.derived_start_time - c.start_time), epoch(s.derived_answer_time - c.start_time), "
+        "epoch(s.derived_end_time - c.start_time) "
         "FROM segments s JOIN calls c USING (call_id) WHERE c.source_id = '00000000CALL000000_1' ORDER BY seq"
     )
-    assert segs == [(1, "derived", 3.0, 33.0), (2, "derived", 33.0, 103.0)]
+    # The CDR's estimate (ring 0:03, the talk split evenly) stays; the recordings' times sit beside it
+    # (shown only to those who may play them: tests/test_recording_hints.py).
+    assert segs == [(1, "estimated", 0.0, 53.0, "derived", 0.0, 3.0, 33.0),
+                    (2, "estimated", 53.0, 103.0, "derived", 33.0, 33.0, 103.0)]
     recs = stores.calls.query(
         "SELECT segment_seq, state, format, round(duration_seconds), offset_seconds, length(checksum) "
         "FROM recordings ORDER BY segment_seq")
