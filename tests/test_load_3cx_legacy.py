@@ -355,3 +355,13 @@ def test_rows_wider_than_the_column_list_are_quarantined(stores: Stores, tmp_pat
     assert summary.total("calls_added") == 1 and summary.total("quarantined") == 1
     assert stores.calls.query("SELECT line, reason FROM quarantine") == [
         (2, "too many fields: 20 fields expected, 22 found")]
+
+
+def test_queues_named_on_the_command_line_are_queue_waits(stores: Stores, tmp_path: Path) -> None:
+    # An export whose types say only Internal/External: `--queues 800` says which extension is a queue.
+    row = legacy_row(0, chain=["+442079460003", "Ext.800", "Ext.101"], reason_changed="ReplacedDst",
+                     answered_after=12, talk=60, from_type="External", to_type="Internal")
+    load_3cx(stores, [write_legacy(tmp_path / "cdr.csv", [row])], queues=["800"])
+    assert _segments(stores, "00000000CALL000000_1") == [
+        ("queue", "800", "queue", "800", "exact", 0.0, None, 12.0, False),
+        ("talk", "101", "extension", "101", "exact", 12.0, 12.0, 72.0, True)]
