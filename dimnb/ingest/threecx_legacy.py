@@ -141,6 +141,10 @@ def _typed(x: str, declared: str) -> str:
 _BEFORE_ANSWER = ("Fwd_NoAnswer", "Fwd_Busy", "Fwd_NotRegistered", "Fwd_Unconditional", "Fwd_OutOfOffice",
                   "PickedUp", "QFwdToDNA", "Polling")
 
+def _kind(t: str) -> str:
+    return f"CASE WHEN {t} = 'queue' OR {t} = 'ivr' OR {t} = 'voicemail' OR {t} = 'ring_group' THEN {t} ELSE 'person' END"
+
+
 def _phases(source: str) -> str:
     """Each later chain party's kind and the call's phases, from a query with ``others``, ``other_types``,
     ``t_ans`` and ``reason_changed``.
@@ -164,8 +168,8 @@ def _phases(source: str) -> str:
                           false), 0) END AS first_answered
             FROM (
                 SELECT *, len(others) AS n_seg,
-                    list_transform(other_types, lambda t: CASE WHEN t = 'queue' OR t = 'ivr' OR t = 'voicemail'
-                                                                    OR t = 'ring_group' THEN t ELSE 'person' END) AS kinds
+                    CASE WHEN len(others) = 1 THEN [{_kind('other_types[1]')}]
+                         ELSE list_transform(other_types, lambda t: {_kind('t')}) END AS kinds
                 FROM ({source})
             )
         )"""
