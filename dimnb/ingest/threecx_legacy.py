@@ -1,19 +1,31 @@
-"""3CX legacy CDR (v10-v18 "CDR service"): one CSV row per call, columns chosen by the administrator.
+"""3CX legacy CDR (v10-v20 "CDR service"): one CSV row per call, columns chosen by the administrator.
 
 Handles one big file (with or without a header, UTF-8 with or without BOM),
 one-file-per-call ``cdr-YYMMDDHHMMSS.<historyid>.log`` files and socket-feed
 captures (the same lines). Times are UTC.
 
 From one row to segments: the ``chain`` field lists the parties in the order
-they were connected (``Chain: 0611360468,Ext.610,Ext.185,``, ``;`` or quoted
-commas). The first party is the constant one and each later party gets a
-segment with it (``ReplacedDst``: the destination was replaced by a
+they were connected (``Chain: +442079460101,Ext.610,Ext.185,``, ``;`` or
+quoted commas). The first party is the constant one and each later party gets
+a segment with it (``ReplacedDst``: the destination was replaced by a
 transfer). With ``ReplacedSrc`` the second party is the constant one and the
-source changed. A ``MakeCall`` source (click-to-call) is not a party. The row
-only has the call's start, answer and end: the boundaries between a
-transferred call's segments are not in the record, so they are split evenly
-and marked ``estimated`` (recordings, when linked, replace them with
-``derived`` times).
+source changed. A ``MakeCall`` source (click-to-call) is not a party.
+
+``from-type``/``to-type``/``final-type`` give the types of the parties
+numbered in ``from-no``/``to-no``/``final-number``: a queue is a queue wait,
+an IVR an ivr segment, voicemail a voicemail segment, a ring group rings, a
+``Line`` is an outside party (which decides the direction).
+
+The row only has the call's start, answer and end. Segments waiting for the
+answer (queue, ring group, a phone that rang before a forward or pickup) share
+start..answer, the answered ones answer..end; a span with one segment has
+exact times, a span shared by several (a transfer) is split evenly and marked
+``estimated``. Recordings, when linked, give ``derived`` times, stored beside
+the estimate (dimnb.ingest.threecx_recordings; sessions show them only to
+users who may play those recordings).
+
+Rows whose field count differs from the header or ``--columns`` (one empty
+field past the last is allowed) are quarantined with both counts.
 """
 
 from __future__ import annotations
