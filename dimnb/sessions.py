@@ -21,7 +21,7 @@ an empty list, no counts, no "why".
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -359,7 +359,10 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         SELECT s.seq, s.kind, epoch(s.start_time - $start), epoch(s.answer_time - $start),
                epoch(s.end_time - $start), s.start_time, s.answer_time, s.end_time, s.time_quality,
                s.from_party, s.from_type, s.from_ext, s.from_name, s.to_party, s.to_type, s.to_ext, s.to_name,
-               s.answered, s.reason
+               s.answered, s.reason,
+               epoch(s.derived_start_time - $start), epoch(s.derived_answer_time - $start),
+               epoch(s.derived_end_time - $start), s.derived_start_time, s.derived_answer_time, s.derived_end_time,
+               s.derived_quality
         FROM segments s WHERE s.call_id = $call_id ORDER BY s.seq
         """,
         {"call_id": call_id, "start": start},
@@ -419,6 +422,8 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         groups=tuple(c[19] or ()), segment_count=int(c[18]),
     )
     recordings = _recordings(cur, actor, summary, segments, conferences)
+    if _may_see_derived_times(seg_rows, recordings):
+        segments = tuple(_with_derived_times(g, r) for g, r in zip(segments, seg_rows))
     why_play = access.why(calls, actor, call_id, PLAY_RECORDING) if recordings else None
     return Session(
         summary=summary,
@@ -429,6 +434,24 @@ def build_session(calls: CallStore, actor: access.Actor, call_id: int, *,
         recordings=recordings,
         why_play=str(why_play) if why_play else None,
     )
+
+
+def _may_see_derived_times(seg_rows: list[tuple[Any, ...]], recordings: tuple[Recording, ...]) -> bool:
+    """Whether the viewer may see segment times derived from recordings: only when every recording they
+    came from is one the viewer may play (or could once archived), as ``access`` decided for
+    ``_recordings``. To anyone else they would tell that a recording exists: they get the estimate."""
+    derived_from = {int(r[0]) for r in seg_rows if r[25] == "derived"}
+    if not derived_from:
+        return False
+    listed = {r.segment_seq for r in recordings if r.segment_seq is not None}
+    return derived_from <= listed
+
+
+def _with_derived_times(segment: Segment, row: tuple[Any, ...]) -> Segment:
+    if row[25] is None:
+        return segment
+    return replace(segment, start_seconds=row[19], answer_seconds=row[20], end_seconds=row[21],
+                   start_time=row[22], answer_time=row[23], end_time=row[24], time_quality=row[25])
 
 
 def _recordings(cur: Any, actor: access.Actor, summary: Summary, segments: tuple[Segment, ...],

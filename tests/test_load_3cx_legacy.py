@@ -194,10 +194,15 @@ def test_legacy_recordings_link_by_name_and_give_derived_segment_times(stores: S
     summary = load_3cx(stores, [path])
     assert summary.total("recordings_linked") == 2
     segs = stores.calls.query(
-        "SELECT s.seq, s.time_quality, epoch(s.start_time - c.start_time), epoch(s.end_time - c.start_time) "
+        "SELECT s.seq, s.time_quality, epoch(s.start_time - c.start_time), epoch(s.end_time - c.start_time), "
+        "s.derived_quality, epoch(s.derived_start_time - c.start_time), epoch(s.derived_answer_time - c.start_time), "
+        "epoch(s.derived_end_time - c.start_time) "
         "FROM segments s JOIN calls c USING (call_id) WHERE c.source_id = '00000000CALL000000_1' ORDER BY seq"
     )
-    assert segs == [(1, "derived", 3.0, 33.0), (2, "derived", 33.0, 103.0)]
+    # The CDR's estimate (ring 0:03, the talk split evenly) stays; the recordings' times sit beside it
+    # (shown only to those who may play them: tests/test_recording_hints.py).
+    assert segs == [(1, "estimated", 0.0, 53.0, "derived", 0.0, 3.0, 33.0),
+                    (2, "estimated", 53.0, 103.0, "derived", 33.0, 33.0, 103.0)]
     recs = stores.calls.query(
         "SELECT segment_seq, state, format, round(duration_seconds), offset_seconds, length(checksum) "
         "FROM recordings ORDER BY segment_seq")
@@ -235,3 +240,128 @@ def test_participants_name_the_user_of_each_extension_at_the_calls_time(stores_w
         "SELECT segment_seq, role, party_type, extension, login FROM participants ORDER BY segment_seq, role")
     assert rows == [(1, "callee", "extension", "101", "ann"), (1, "caller", "external", None, None),
                     (2, "callee", "extension", "102", "bob"), (2, "caller", "external", None, None)]
+
+
+# ------------------------------------------------------------------ real exports, read right (issue 13)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "3cx"
+
+
+def _segments(stores: Stores, source_id: str) -> list[tuple]:
+    """(kind, to_party, to_type, to_ext, time quality, start, answer, end on the call's clock, answered)."""
+    return stores.calls.query(
+        "SELECT s.kind, s.to_party, s.to_type, s.to_ext, s.time_quality, epoch(s.start_time - c.start_time), "
+        "epoch(s.answer_time - c.start_time), epoch(s.end_time - c.start_time), s.answered "
+        "FROM segments s JOIN calls c USING (call_id) WHERE c.source_id = $id ORDER BY s.seq", {"id": source_id})
+
+
+def _calls(stores: Stores) -> dict[str, tuple]:
+    rows = stores.calls.query("SELECT source_id, direction, outcome, final_party, ring_seconds, talk_seconds FROM calls")
+    return {r[0].split("_")[-1]: r[1:] for r in rows}
+
+
+def test_party_types_decide_segment_kinds_direction_and_outcome(stores_with_directory: Stores) -> None:
+    summary = load_3cx(stores_with_directory, [FIXTURES / "party-types.csv"])
+    assert summary.total("calls_added") == 9 and summary.total("quarantined") == 0, summary.lines()
+    s = stores_with_directory
+    # Line -> Queue 800 -> Ext.101: a queue wait until the answer, then the talk; both from the record
+    assert _segments(s, "00000194A1B2C3D4_101") == [
+        ("queue", "800", "queue", None, "exact", 0.0, None, 25.0, False),
+        ("talk", "101", "extension", "101", "exact", 25.0, 25.0, 215.0, True)]
+    # a caller who gave up in the queue: abandoned, and the polled agents did not take part
+    assert _segments(s, "00000194A1B2C3D4_102") == [("queue", "800", "queue", None, "exact", 0.0, None, 90.0, False)]
+    # the IVR answers; when it handed over to 102 is not in the record
+    assert _segments(s, "00000194A1B2C3D4_103") == [
+        ("ivr", "801", "ivr", None, "estimated", 0.0, 2.0, 62.0, False),
+        ("talk", "102", "extension", "102", "estimated", 62.0, 62.0, 122.0, True)]
+    # 201 rang 20 s, then voicemail took the message
+    assert _segments(s, "00000194A1B2C3D4_104") == [
+        ("ringing", "201", "extension", "201", "exact", 0.0, None, 20.0, False),
+        ("voicemail", "999", "voicemail", None, "exact", 20.0, 20.0, 60.0, True)]
+    # a ring group rings until a member answers
+    assert _segments(s, "00000194A1B2C3D4_105") == [
+        ("ringing", "802", "ring_group", None, "exact", 0.0, None, 6.0, False),
+        ("talk", "101", "extension", "101", "exact", 6.0, 6.0, 66.0, True)]
+    calls = _calls(s)
+    assert {k: v[:3] for k, v in calls.items()} == {
+        "101": ("inbound", "answered", "101"), "102": ("inbound", "abandoned", "800"),
+        "103": ("inbound", "answered", "102"), "104": ("inbound", "voicemail", "999"),
+        "105": ("inbound", "answered", "101"), "106": ("inbound", "answered", "102"),
+        "107": ("internal", "answered", "102"), "108": ("outbound", "answered", "+442079460108"),
+        "109": ("internal", "answered", "101"),  # an extension through a queue: no outside party
+    }
+    # who took part: the agents, never the queue, IVR or ring group as if they were people
+    users = s.calls.query("SELECT c.source_id, list(u.login ORDER BY u.login) FROM call_users u "
+                          "JOIN calls c USING (call_id) GROUP BY 1 ORDER BY 1")
+    assert [(k.split("_")[-1], v) for k, v in users] == [
+        ("101", ["ann"]), ("103", ["bob"]), ("104", ["cat"]), ("105", ["ann"]), ("106", ["ann", "bob"]),
+        ("107", ["ann", "bob"]), ("108", ["bob"]), ("109", ["ann", "cat"])]
+
+
+def test_a_transfer_is_split_by_what_the_record_says_not_at_half_time(stores: Stores) -> None:
+    # ReplacedDst, rang 0:08, talked 8:10: the first agent's segment starts with the call and was answered
+    # at 0:08 (exact); only the moment of the transfer is unknown, so the talk time is shared.
+    load_3cx(stores, [FIXTURES / "party-types.csv"])
+    assert _segments(stores, "00000194A1B2C3D4_106") == [
+        ("talk", "101", "extension", "101", "estimated", 0.0, 8.0, 253.0, True),
+        ("talk", "102", "extension", "102", "estimated", 253.0, 253.0, 498.0, True)]
+    assert _calls(stores)["106"][3:] == (8.0, 490.0)
+
+
+def test_socket_feed_and_per_call_files_of_v18_and_v20(stores: Stores) -> None:
+    # 27 fields, the last (missed-queue-calls) empty, CRLF line ends, UTF-8 names; per-call files the same
+    raw = (FIXTURES / "socket-feed-v18.log").read_bytes()
+    assert raw.count(b"\r\n") == 2 and "Måns".encode() in raw
+    summary = load_3cx(stores, [FIXTURES / "socket-feed-v18.log", FIXTURES / "percall"])
+    assert summary.total("calls_added") == 4 and summary.total("quarantined") == 0, summary.lines()
+    assert sorted(r.kind for r in summary.results) == ["3cx-legacy", "3cx-percall", "3cx-percall"]
+    assert _segments(stores, "00000194B0000001_5001") == [
+        ("queue", "800", "queue", None, "exact", 0.0, None, 5.0, False),
+        ("talk", "101", "extension", "101", "exact", 5.0, 5.0, 130.0, True)]
+    names = dict(stores.calls.query("SELECT source_id, coalesce(final_name, from_name) FROM calls"))
+    assert names["00000194B0000001_5001"] == names["00000194B0000002_5002"] == "Måns Ögren"
+    assert [k[0] for k in _segments(stores, "00000194C0000001_6001")] == ["ivr", "talk"]
+    assert {k: v[:2] for k, v in _calls(stores).items()} == {
+        "5001": ("inbound", "answered"), "5002": ("outbound", "answered"),
+        "6001": ("inbound", "answered"), "6002": ("inbound", "abandoned")}
+
+
+def test_rows_with_more_or_fewer_fields_than_the_header_are_quarantined(stores: Stores) -> None:
+    summary = load_3cx(stores, [FIXTURES / "wrong-width.csv"])
+    assert summary.total("calls_added") == 3, summary.lines()
+    q = stores.calls.query("SELECT line, reason, raw FROM quarantine ORDER BY line")
+    assert [(line, reason) for line, reason, _ in q] == [
+        (3, "too many fields: 27 fields expected, 29 found"),  # an unquoted comma, chain unquoted too
+        (4, "too many fields: 27 fields expected, 28 found"),  # a shifted line
+        (6, "too few fields: 27 fields expected, 7 found"),
+    ]
+    assert all(raw.startswith("Call 20") for _, _, raw in q)  # the file's own line
+    # the quoted chain with commas is one field; a line ending with a comma (an empty 28th field) is fine
+    assert _segments(stores, "00000194D0000001_201")[1][1] == "102"
+    lines = dict(stores.calls.query("SELECT source_id, source_line FROM calls"))
+    assert lines == {"00000194D0000001_201": 2, "00000194D0000004_204": 5, "00000194D0000006_206": 7}
+
+
+def test_rows_wider_than_the_column_list_are_quarantined(stores: Stores, tmp_path: Path) -> None:
+    columns = ("historyid,callid,duration,time_start,time_answered,time_end,reason_terminated,from_no,to_no,"
+               "from_dn,to_dn,dial_no,reason_changed,final_number,final_dn,chain,from_type,to_type,final_type,"
+               "missed_queue_calls")
+    good = ('Call 7,CID7,00:01:00,2026/03/02 09:00:00,2026/03/02 09:00:05,2026/03/02 09:01:05,TerminatedBySrc,'
+            '+442079460007,Ext.101,10000,101,101,,,,"Chain: +442079460007,Ext.101,",Line,Extension,Extension,')
+    wide = good.replace("CID7", "CID8").replace(",Line,", ",Line,extra,more,")
+    path = tmp_path / "feed.csv"
+    path.write_text(good + "\n" + wide + "\n")
+    summary = load_3cx(stores, [path], columns=columns)
+    assert summary.total("calls_added") == 1 and summary.total("quarantined") == 1
+    assert stores.calls.query("SELECT line, reason FROM quarantine") == [
+        (2, "too many fields: 20 fields expected, 22 found")]
+
+
+def test_queues_named_on_the_command_line_are_queue_waits(stores: Stores, tmp_path: Path) -> None:
+    # An export whose types say only Internal/External: `--queues 800` says which extension is a queue.
+    row = legacy_row(0, chain=["+442079460003", "Ext.800", "Ext.101"], reason_changed="ReplacedDst",
+                     answered_after=12, talk=60, from_type="External", to_type="Internal")
+    load_3cx(stores, [write_legacy(tmp_path / "cdr.csv", [row])], queues=["800"])
+    assert _segments(stores, "00000000CALL000000_1") == [
+        ("queue", "800", "queue", "800", "exact", 0.0, None, 12.0, False),
+        ("talk", "101", "extension", "101", "exact", 12.0, 12.0, 72.0, True)]

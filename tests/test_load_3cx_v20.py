@@ -52,3 +52,34 @@ def test_a_bad_cdr_quarantines_its_whole_call_with_lines_and_reasons(stores: Sto
     assert stores.calls.query("SELECT count(*) FROM calls WHERE source_id = $k", {"k": call}) == [(0,)]
     # the repeated row did not make a second segment
     assert stores.calls.query("SELECT count(*) FROM segments")[0][0] == len(lines) - 2 - 1 - len(siblings)
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "3cx" / "v20"
+
+
+def test_times_with_a_space_before_the_offset_load_and_rows_are_counted_apart_from_calls(stores: Stores) -> None:
+    # What database tools export: `2026-03-23 13:14:30.828 +0100`. Seven CDRs make three calls.
+    summary = load_3cx(stores, [FIXTURES / "cdroutput-dbtool.csv"])
+    assert summary.total("quarantined") == 0, summary.lines()
+    assert summary.lines()[0].endswith("(3cx-v20-cdroutput): 7 rows: 3 calls loaded, 0 duplicates skipped, 0 quarantined")
+    starts = stores.calls.query("SELECT strftime(start_time AT TIME ZONE 'UTC', '%H:%M:%S.%g'), direction, outcome "
+                                "FROM calls ORDER BY start_time")
+    assert starts == [("12:14:30.828", "inbound", "answered"), ("13:00:00.000", "internal", "answered"),
+                      ("14:00:00.000", "inbound", "voicemail")]
+    kinds = stores.calls.query("SELECT list(kind ORDER BY seq) FROM segments GROUP BY call_id ORDER BY call_id")
+    assert kinds == [(["ivr", "queue", "talk"],), (["talk", "talk"],), (["ringing", "voicemail"],)]
+    # a re-sent CDR is a duplicate row, not a second segment
+    lines = (FIXTURES / "cdroutput-dbtool.csv").read_text(encoding="utf-8").splitlines()
+    again = stores.data.root.parent / "again.csv"
+    again.write_text("\n".join([lines[0], lines[1], lines[1]]) + "\n", encoding="utf-8")
+    other = Stores.open(str(stores.data.root.parent / "other"), create=True)
+    assert load_3cx(other, [again]).lines()[0].endswith(": 2 rows: 1 calls loaded, 1 duplicates skipped, 0 quarantined")
+
+
+def test_a_text_table_printed_by_psql_is_refused_with_how_to_export_csv(stores: Stores) -> None:
+    summary = load_3cx(stores, [FIXTURES / "cdroutput-psql.txt"])
+    (result,) = summary.results
+    assert result.status == "failed" and summary.total("quarantined") == 0
+    assert "'|'-separated" in result.message and "psql or DBeaver" in result.message
+    assert "\\copy (SELECT * FROM cdroutput) TO 'cdroutput.csv' WITH CSV HEADER" in result.message
+    assert "Expected Number of Columns" not in result.message

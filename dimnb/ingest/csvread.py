@@ -2,7 +2,15 @@
 
 DuckDB parses (in parallel, typed later in SQL); rows DuckDB rejects (wrong
 field count, bad quoting) go to ``stg_quarantine`` with their line and
-DuckDB's reason. Good rows keep their position: a raw table's ``rowid`` is
+DuckDB's reason.
+
+By default DuckDB's lenient mode ignores fields past the last column, so a
+row with *more* fields than expected loads silently. ``exact_width=True``
+(3CX) checks every row's width instead: one trailing empty field (a line
+ending with the delimiter) is allowed, any other extra field or a missing one
+puts the row in quarantine with "N fields expected, M found". The loader's
+query then gets empty fields as ``''`` (not NULL) and must put
+``width_reason_sql`` first in its reasons. Good rows keep their position: a raw table's ``rowid`` is
 its insertion order, which follows the files' order, so a row's line is its
 ordinal in its file plus the skipped lines plus the rejected lines before it.
 """
@@ -10,6 +18,7 @@ ordinal in its file plus the skipped lines plus the rejected lines before it.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +28,22 @@ import duckdb
 from dimnb.sql import quote_identifier
 
 _counter = itertools.count(1)
+
+# With exact_width, one more column than expected catches a trailing delimiter (or one extra field), and
+# empty fields read as '' so that NULL means "this row has no such field" (null padding).
+EXTRA_FIELD = "_extra_field"
+_NOT_NULL = "\x01dimnb-never-null\x01"
+_FOUND_RE = re.compile(r"Found:\s*(\d+)")
+
+
+def width_reason_sql(columns: Sequence[str], alias: str = "r") -> str:
+    """For an ``exact_width`` read: why a row has the wrong number of fields, or NULL (SQL on ``alias``)."""
+    expected = len(columns)
+    found = " + ".join(f"({alias}.{quote_identifier(c)} IS NOT NULL)::INTEGER" for c in columns)
+    extra = f"{alias}.{EXTRA_FIELD}"
+    return (f"CASE WHEN {alias}.{quote_identifier(columns[-1])} IS NULL "
+            f"THEN 'too few fields: {expected} fields expected, ' || ({found}) || ' found' "
+            f"WHEN {extra} <> '' THEN 'too many fields: {expected} fields expected, {expected + 1} found' END")
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,7 @@ def read_csv_into(
     escape: str = '"',
     alias: str = "r",
     encoding: str = "utf-8",
+    exact_width: bool = False,
 ) -> RawTable:
     """Create temp ``table`` from ``query`` in one pass over the files.
 
@@ -80,20 +106,22 @@ def read_csv_into(
     call whose VARCHAR ``columns`` and ``filename`` it may use) and must keep
     a ``filename`` column and the files' row order (no ORDER BY, no
     aggregation), so that ``line_sql`` (on ``alias``) gives each row's line.
-    Rejected rows go to ``stg_quarantine``.
+    Rejected rows go to ``stg_quarantine``. With ``exact_width`` see the module's docstring.
     """
     n = next(_counter)
     rej, scan, files_table, rej_table = f"_rej{n}", f"_scan{n}", f"_files{n}", f"_rejlines{n}"
-    spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
+    declared = [*columns, EXTRA_FIELD] if exact_width else list(columns)
+    spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in declared) + "}"
+    width = ("strict_mode = true, null_padding = true, nullstr = $csv_nullstr" if exact_width
+             else "strict_mode = false, null_padding = false")
     csv = (
         f"read_csv($csv_files, columns = {spec}, header = false, skip = $csv_skip, delim = $csv_delim, "
         f"quote = $csv_quote, escape = $csv_escape, encoding = $csv_encoding, auto_detect = false, filename = true, ignore_errors = true, "
-        f"store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}', strict_mode = false, "
-        f"null_padding = false)"
+        f"store_rejects = true, rejects_table = '{rej}', rejects_scan = '{scan}', {width})"
     )
     create = f"CREATE OR REPLACE TEMP TABLE {table} AS {query.replace('{csv}', csv)}"
     bound = {**params, "csv_files": list(files), "csv_skip": skip, "csv_delim": delimiter, "csv_quote": quote,
-             "csv_escape": escape, "csv_encoding": encoding}
+             "csv_escape": escape, "csv_encoding": encoding, **({"csv_nullstr": _NOT_NULL} if exact_width else {})}
     _check_keeps_order(con, create, bound)
     con.execute(create, bound)
     con.execute(
@@ -107,6 +135,8 @@ def read_csv_into(
         {"skip": skip},
     )
     rejected = int(con.execute(f"SELECT count(*) FROM {rej_table}").fetchone()[0])
+    if exact_width and rejected:
+        _name_too_many(con, rej_table, len(columns))
     con.execute(
         f"""
         INSERT INTO stg_quarantine
@@ -138,6 +168,16 @@ def read_csv_into(
     for t in (rej, scan):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return RawTable(table, files_table, line_sql, rows, rejected)
+
+
+def _name_too_many(con: duckdb.DuckDBPyConnection, rej_table: str, expected: int) -> None:
+    """DuckDB counts the extra column exact_width adds: say what the file's row has against what it should."""
+    rows = con.execute(f"SELECT DISTINCT error_message FROM {rej_table} WHERE error_type = 'TOO MANY COLUMNS'").fetchall()
+    for (message,) in rows:
+        found = _FOUND_RE.search(message or "")
+        if found:
+            con.execute(f"UPDATE {rej_table} SET error_message = $new WHERE error_message = $old",
+                        {"new": f"{expected} fields expected, {found.group(1)} found", "old": message})
 
 
 def _check_keeps_order(con: duckdb.DuckDBPyConnection, create: str, params: dict[str, Any]) -> None:

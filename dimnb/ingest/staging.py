@@ -132,6 +132,17 @@ def _assign_missing_ids(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(missing)
 
 
+# Times derived from recordings (3CX legacy transfers), kept beside the estimate: sessions show them only to
+# users who may play those recordings. Optional staging columns: only the loaders that derive them have them.
+DERIVED_SEGMENT_COLUMNS = ("derived_start_time", "derived_answer_time", "derived_end_time", "derived_quality")
+
+
+def _derived_columns(con: duckdb.DuckDBPyConnection) -> str:
+    present = {name for (name,) in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'temp' AND table_name = 'stg_segments'").fetchall()}
+    return "".join(f", {c}" for c in DERIVED_SEGMENT_COLUMNS if c in present)
+
+
 def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> MergeStats:
     """Add staged calls (and their segments and conferences) that the store does not hold yet.
 
@@ -175,6 +186,7 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         INSERT INTO segments BY NAME
         SELECT call_id, seq, source_id, kind, start_time, answer_time, end_time, time_quality,
                from_party, from_type, from_ext, from_name, to_party, to_type, to_ext, to_name, answered, reason
+               {_derived_columns(con)}
         FROM stg_segments{keep}
         {"" if in_call_order else "ORDER BY call_id, seq"}
         """

@@ -162,11 +162,14 @@ def stage_legacy_matches(con: duckdb.DuckDBPyConnection, root: Path, *, progress
 
 
 def _derive_segment_times(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    """For transferred calls, recordings say when each segment ran: replace estimates with derived times.
+    """For transferred calls, recordings say when each segment ran: derive segment times from them.
 
     A segment with recordings runs from its first recording's start to its
-    last one's end; segments without recordings fill the gaps and stay
-    ``estimated``.
+    last one's end (the first segment still starts with the call: its
+    recording starts when it was answered); segments without recordings fill
+    the gaps and stay ``estimated``. The derived times go beside the
+    estimate (``derived_*``), never over it: only users who may play the
+    recordings see them (dimnb.sessions).
     """
     spans: dict[str, dict[int, list[float]]] = {}
     for row in rows:
@@ -205,22 +208,25 @@ def _derive_segment_times(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> N
                 ends[i] = max(starts[i], min(known[seq][1], call_end))
         for i, (seq, *_rest) in enumerate(seg_list):
             if seq in known:
-                updates.append((key, seq, starts[i], ends[i], "derived"))
+                begins = call_start if i == 0 else starts[i]
+                updates.append((key, seq, begins, starts[i], ends[i], "derived"))
                 continue
             previous_end = next((ends[j] for j in range(i - 1, -1, -1) if ends[j] is not None), call_start)
             next_start = next((starts[j] for j in range(i + 1, n) if starts[j] is not None), call_end)
-            updates.append((key, seq, previous_end, max(previous_end, next_start), "estimated"))
+            updates.append((key, seq, previous_end, None, max(previous_end, next_start), "estimated"))
     if updates:
         import pandas as pd  # here, not at the top: importing pandas costs a load 0.3 s
 
-        frame = pd.DataFrame(updates, columns=["key", "seq", "s", "e", "q"])
+        frame = pd.DataFrame(updates, columns=["key", "seq", "s", "a", "e", "q"])
         con.register("_seg_updates", frame)
         try:
             con.execute(
                 """
-                UPDATE stg_segments SET start_time = to_timestamp(u.s), end_time = to_timestamp(u.e),
-                       time_quality = u.q,
-                       answer_time = CASE WHEN stg_segments.answered THEN to_timestamp(u.s) ELSE stg_segments.answer_time END
+                UPDATE stg_segments SET derived_start_time = to_timestamp(u.s), derived_end_time = to_timestamp(u.e),
+                       derived_quality = u.q,
+                       derived_answer_time = CASE WHEN NOT stg_segments.answered THEN NULL
+                                                  WHEN u.a IS NOT NULL THEN to_timestamp(u.a)
+                                                  ELSE to_timestamp(u.s) END
                 FROM _seg_updates u WHERE stg_segments.key = u.key AND stg_segments.seq = u.seq
                 """
             )

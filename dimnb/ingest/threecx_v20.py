@@ -54,7 +54,14 @@ def _party_type(entity: str, dn_type: str) -> str:
         ELSE 'other' END"""
 
 
+def _time(x: str) -> str:
+    """A timestamp as PostgreSQL writes it (``+00`` offset), or as database tools export it, with a space
+    before the offset (``2026-03-23 13:14:30.828 +0100``)."""
+    return f"try_cast(regexp_replace({x}, '\\s+([+-]\\d\\d(:?\\d\\d)?)$', '\\1') AS TIMESTAMPTZ)"
+
+
 _BAD_REASON = """CASE
+    WHEN width_reason IS NOT NULL THEN width_reason
     WHEN cdr_id IS NULL THEN 'no cdr_id'
     WHEN key IS NULL THEN 'no call_history_id'
     WHEN started IS NULL THEN 'cdr_started_at ' || coalesce('''' || started_text || '''', 'is empty') || ' is not a time'
@@ -81,14 +88,14 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
         src_entity, src_dn_type, src_dn, src_name, src_phone, dst_entity, dst_dn_type, dst_dn, dst_name, dst_phone,
         creation_method, termination_reason, termination_details
     FROM (
-        SELECT r.filename,
+        SELECT r.filename, {csvread.width_reason_sql(columns)} AS width_reason,
             {c('cdr_id')} AS cdr_id,
             coalesce({c('main_call_history_id')}, {c('call_history_id')}) AS key,
             {c('cdr_started_at')} AS started_text, {c('cdr_ended_at')} AS ended_text,
             {c('cdr_answered_at')} AS answered_text,
-            try_cast({c('cdr_started_at')} AS TIMESTAMPTZ) AS started,
-            try_cast({c('cdr_ended_at')} AS TIMESTAMPTZ) AS ended,
-            try_cast({c('cdr_answered_at')} AS TIMESTAMPTZ) AS answered,
+            {_time(c('cdr_started_at'))} AS started,
+            {_time(c('cdr_ended_at'))} AS ended,
+            {_time(c('cdr_answered_at'))} AS answered,
             lower({c('source_entity_type')}) AS src_entity, lower({c('source_dn_type')}) AS src_dn_type,
             {c('source_dn_number')} AS src_dn, coalesce({c('source_participant_name')}, {c('source_dn_name')}) AS src_name,
             {c('source_participant_phone_number')} AS src_phone,
@@ -102,7 +109,7 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
         FROM {{csv}} r
     )
     """
-    raw = csvread.read_csv_into(con, "_v20", [file], columns, query, {}, skip=1, alias="v")
+    raw = csvread.read_csv_into(con, "_v20", [file], columns, query, {}, skip=1, alias="v", exact_width=True)
     lines = f"FROM _v20 v JOIN {raw.files_table} USING (filename)"
     con.execute(
         f"INSERT INTO stg_quarantine SELECT v.filename, {raw.line_sql}, v.bad_reason, NULL {lines} "
@@ -135,6 +142,13 @@ def stage(con: duckdb.DuckDBPyConnection, file: str, columns: list[str]) -> csvr
         {lines}
         WHERE {keep}
         {once}
+        """
+    )
+    # One row per CDR, several CDRs per call: the summary counts rows read and calls loaded separately.
+    con.execute(
+        f"""
+        INSERT INTO stg_call_rows
+        SELECT filename, key, count(*), count(*) - count(DISTINCT cdr_id) FROM _v20 WHERE {keep} GROUP BY ALL
         """
     )
     con.execute(

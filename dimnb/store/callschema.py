@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -167,7 +167,19 @@ LEFT JOIN dir_extensions d ON d.extension = p.extension
     AND (d.valid_to IS NULL OR c.start_time < d.valid_to);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+# v5: segment times derived from recordings (3CX legacy transfers: the CDR does not say when a transfer
+# happened, the recordings do), kept beside the CDR's own (start_time... time_quality, which stay the
+# estimate). A session shows the derived ones only to a user who may play those recordings (dimnb.sessions):
+# to anyone else they would tell that a recording exists. derived_quality: derived, or estimated for a
+# segment without recordings whose neighbours have them.
+_V5 = """
+ALTER TABLE segments ADD COLUMN derived_start_time TIMESTAMPTZ;
+ALTER TABLE segments ADD COLUMN derived_answer_time TIMESTAMPTZ;
+ALTER TABLE segments ADD COLUMN derived_end_time TIMESTAMPTZ;
+ALTER TABLE segments ADD COLUMN derived_quality VARCHAR;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
