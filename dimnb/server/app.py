@@ -6,9 +6,12 @@ visitor start kernels. This subclass adds, and routes in one table:
 - the login/logout pages and an identity provider backed by the state store
   (``identity.py``), with a cookie secret kept in the data directory;
 - dashboards (``/dashboard``; ``/audit`` for auditors only, 404 for anyone
-  else) whose kernels receive the authenticated user from the server
-  (``kernels.py``), with sources stripped, tracebacks hidden, no preheated
-  kernels;
+  else) whose kernels are handed to the authenticated user by the server
+  (``kernels.py``: a pool of pre-started kernels, caps per user and in all
+  with a plain refusal page past them, and a reaper for kernels whose page
+  is gone or that sat idle), with sources stripped, tracebacks hidden, and
+  not Voilà's preheated kernels (they would run the notebook before anyone
+  is identified);
 - an authorizer that lets only a kernel's owner reach it (``authorizer.py``);
 - the audio handler (``audio.py``), before Voilà's catch-all.
 
@@ -25,6 +28,7 @@ from typing import Any
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.ioloop import IOLoop
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.contentshandler import VoilaContentsHandler
@@ -40,7 +44,9 @@ from dimnb.server.audio import AudioHandler
 from dimnb.server.authorizer import DimnbAuthorizer, kernel_id_of
 from dimnb.server.context import cookie_secret, server_stores
 from dimnb.server.identity import DimnbIdentityProvider
-from dimnb.server.kernels import REQUEST_LOGIN, DimnbKernelManager
+from dimnb.server.busy_page import refusal_page, status_of
+from dimnb.server.kernel_limits import KernelCapReached, KernelLimits
+from dimnb.server.kernels import REQUEST, DimnbKernelManager, PageRequest
 from dimnb.workbench import USER_ENV
 
 DASHBOARD = "dashboard.ipynb"
@@ -67,11 +73,24 @@ class DashboardHandler(TornadoVoilaHandler):
         login = self.current_user.username
         if not self.allowed_for(login):
             raise web.HTTPError(404)
-        token = REQUEST_LOGIN.set(login)
+        request = PageRequest(login)
+        token = REQUEST.set(request)
         try:
             await super().get(path)
+        except KernelCapReached as refusal:
+            self.log.info("dimnb: no dashboard for %s: %s", login, refusal)
+            if self._headers_written:
+                raise
+            self.clear()
+            self.set_status(status_of(refusal))
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Retry-After", "60")
+            self.finish(refusal_page(refusal, reload_url=self.request.path))
         finally:
-            REQUEST_LOGIN.reset(token)
+            REQUEST.reset(token)
+            for kernel_id in request.kernel_ids:
+                self.kernel_manager.page_rendered(kernel_id)
 
 
 class AuditDashboardHandler(DashboardHandler):
@@ -113,9 +132,11 @@ class DimnbVoila(Voila):
     name = "dimnb-serve"
     description = "dimnb dashboards: per-user Voilà with scoped call lists, sessions and audio"
 
-    def __init__(self, *, data_dir: str, notebooks_dir: Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, data_dir: str, notebooks_dir: Path | None = None, limits: KernelLimits | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dimnb_data = data_dir
+        self.dimnb_limits = limits or KernelLimits()
         self.dimnb_notebooks = Path(notebooks_dir or default_notebooks_dir()).resolve()
 
     def initialize(self, argv: list[str] | None = None) -> None:
@@ -124,6 +145,7 @@ class DimnbVoila(Voila):
         stores = server_stores(self.dimnb_data)
         # Kernel channels as unix sockets in Voilà's private (0700) connection folder, not TCP ports.
         self.config.KernelManager.transport = "ipc"
+        self.config.DimnbKernelManager.limits = self.dimnb_limits
         super().initialize([str(self.dimnb_notebooks)])
         self.open_browser = False
         self.cookie_secret = cookie_secret(stores)
@@ -157,11 +179,17 @@ class DimnbVoila(Voila):
         kept = [h for h in super().init_handlers() if not (len(h) > 1 and h[1] in _DROPPED)]
         return ours + kept + [(url_path_join(base, r"/(.*)"), NotFoundHandler)]
 
+    def listen(self) -> None:
+        # Runs once the kernel manager exists and just before the event loop starts (Voilà's start()).
+        IOLoop.current().add_callback(self.kernel_manager.start_reclaiming)
+        super().listen()
 
-def serve(*, data_dir: str, port: int, notebooks_dir: Path | None = None, base_url: str = "/") -> None:
+
+def serve(*, data_dir: str, port: int, notebooks_dir: Path | None = None, base_url: str = "/",
+          limits: KernelLimits | None = None) -> None:
     """Run the dashboards on 127.0.0.1 until interrupted."""
-    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, port=port, ip="127.0.0.1", base_url=base_url,
-                     port_retries=0)
+    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, limits=limits, port=port, ip="127.0.0.1",
+                     base_url=base_url, port_retries=0)
     app.initialize()
     app.start()
 
