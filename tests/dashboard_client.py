@@ -139,6 +139,12 @@ class DashboardUser:
             if comm_id == widget.comm_id and key in state and (predicate is None or predicate(state[key])):
                 return state[key]
 
+    async def apply_filter(self, **changes: Any) -> list[dict[str, Any]]:
+        """Change the filter bar's form as a user would; the Call List's new rows (they must change)."""
+        bar, table = self.find("form", "options"), self.find("rows", "columns")
+        await self.send_custom(bar, {"type": "apply", "form": {**bar.state["form"], **changes}})
+        return await self.wait_for(table, "rows")
+
     async def close(self, *, cleanly: bool = True) -> None:
         """Leave: ``cleanly`` closes the websocket (a closed tab); otherwise the socket is dropped (a vanished one)."""
         if self.ws is not None:
