@@ -112,6 +112,34 @@ def test_a_kernel_is_adopted_once_and_the_statement_is_a_literal(monkeypatch: py
         kernel_side.adopt_statement("a\nb")
 
 
+def test_a_dashboard_kernel_imports_no_pandas_matplotlib_or_arrow() -> None:
+    probe = ("import sys; from dimnb.server import kernel_side; kernel_side.warm(); "
+             "print(sorted(m for m in ('pandas', 'matplotlib', 'pyarrow', 'numpy', 'soundfile') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_tables_plain_rows_match_the_dataframe(demo_data: Path) -> None:
+    from dimnb import access, reports
+    from dimnb.filters import Filters
+    from dimnb.store.stores import Stores
+
+    stores = Stores.open(str(demo_data))
+    actor = access.load_actor(stores.state, "maria")
+    filters = Filters(timezone="Europe/Paris")
+    for sort, descending in (("start_time", True), ("duration_seconds", False)):
+        frame = reports.list_calls(stores.calls, actor, filters, sort=sort, descending=descending, page=2)
+        plain = reports.list_call_rows(stores.calls, actor, filters, sort=sort, descending=descending, page=2)
+        assert plain.total == frame.total and plain.call_ids == frame.call_ids
+        for row, record in zip(plain.rows, frame.rows.to_dict("records")):
+            assert row["start_time"] == record["start_time"].to_pydatetime()
+            assert str(row["start_time"].tzinfo) == "Europe/Paris"
+            for column in ("talk_seconds", "duration_seconds", "recording", "groups", "from_party"):
+                assert row[column] == record[column] or (row[column] is None and record[column] != record[column])
+    stores.close()
+
+
 # ---------------------------------------------------------------------------- reclaiming
 
 

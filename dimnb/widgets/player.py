@@ -33,7 +33,6 @@ import anywidget
 import traitlets
 
 from dimnb import access, sessions
-from dimnb.audiofiles import mime_type
 from dimnb.store.stores import Stores
 from dimnb.widgets import _audit_hook
 from dimnb.widgets._guard import UNAVAILABLE, as_id, as_seconds, guarded
@@ -276,6 +275,12 @@ class Player(anywidget.AnyWidget):
 
     def _to_browser(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
         self.send(content, buffers)
+
+
+def mime_type(fmt: str | None) -> str:
+    from dimnb import audiofiles  # soundfile (and numpy) load with the first recording, not with every dashboard
+
+    return audiofiles.mime_type(fmt)
 
 
 def _clamp(value: Any, low: float, high: float, default: float) -> float:
