@@ -38,7 +38,7 @@ from voila.static_file_handler import AllowListFileHandler
 
 from dimnb import audit
 from dimnb.datadir import DATA_ENV
-from dimnb.server import pages
+from dimnb.server import pages, template_cache
 from dimnb.server.audio import ROUTE as AUDIO_ROUTE
 from dimnb.server.audio import AudioHandler
 from dimnb.server.authorizer import DimnbAuthorizer, kernel_id_of
@@ -143,6 +143,7 @@ class DimnbVoila(Voila):
         os.environ[DATA_ENV] = self.dimnb_data
         os.environ.pop(USER_ENV, None)  # the server itself is nobody; kernels get their user per request
         stores = server_stores(self.dimnb_data)
+        template_cache.install()
         # Kernel channels as unix sockets in Voilà's private (0700) connection folder, not TCP ports.
         self.config.KernelManager.transport = "ipc"
         self.config.DimnbKernelManager.limits = self.dimnb_limits

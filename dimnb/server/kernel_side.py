@@ -1,7 +1,9 @@
 """What the server runs inside a dashboard kernel, over the kernel's own shell channel (never from a page).
 
-- ``warm()``: a pooled kernel imports what the dashboard needs before anyone
-  logs in, so a login does not wait for a Python start or for imports.
+- ``warm()``: a pooled kernel imports what the dashboard needs, opens the
+  data directory's stores and reads the zone list before anyone logs in, so
+  a login waits neither for a Python start nor for imports.
+- ``stores()``: the kernel's stores, opened once (the dashboards use them).
 - ``adopt(login)``: after the server has authenticated a request, it hands
   the kernel to that user: ``$DIMNB_USER`` is set once, here, before the
   dashboard notebook runs. A kernel is adopted at most once.
@@ -16,6 +18,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TYPE_CHECKING
+
+from dimnb.datadir import DATA_ENV
+
+if TYPE_CHECKING:
+    from dimnb.store.stores import Stores
 
 # dimnb.workbench.USER_ENV, spelt out: importing the workbench would load pandas into every kernel.
 USER_ENV = "DIMNB_USER"
@@ -24,9 +32,27 @@ USER_ENV = "DIMNB_USER"
 DASHBOARD_MODULES = ("dimnb.widgets.app", "dimnb.audit", "dimnb.store.stores")
 
 
+_stores: Stores | None = None
+
+
+def stores() -> Stores:
+    """The stores of ``$DIMNB_DATA``, opened once per kernel (the same for every dashboard cell)."""
+    global _stores
+    if _stores is None:
+        from dimnb.store.stores import Stores
+
+        _stores = Stores.open(os.environ[DATA_ENV])
+    return _stores
+
+
 def warm() -> None:
     for name in DASHBOARD_MODULES:
         importlib.import_module(name)
+    from dimnb.widgets.filter_bar import zone_names
+
+    zone_names()
+    if os.environ.get(DATA_ENV):
+        stores()
 
 
 def adopt(login: str) -> None:

@@ -237,6 +237,8 @@ class DimnbKernelManager(AsyncMappingKernelManager):
             BASE_URL_ENV: base_url,
             SERVER_ENV: "voila",
             "VOILA_PREHEAT": "False",
+            # Fewer malloc arenas: a dashboard kernel's few threads (ZMQ, DuckDB) otherwise each hold their own.
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
             "VOILA_BASE_URL": base_url,
             "VOILA_SERVER_URL": getattr(self.parent, "server_url", base_url) if self.parent is not None else "/",
         })
