@@ -124,6 +124,13 @@ def rss(process: psutil.Process) -> int:
         return 0
 
 
+def uss(process: psutil.Process) -> int:
+    try:
+        return process.memory_full_info().uss
+    except psutil.Error:
+        return 0
+
+
 class MemoryWatch:
     """Samples the RSS of the server and its kernels every second; keeps the peak total."""
 
@@ -131,6 +138,7 @@ class MemoryWatch:
         self.served = served
         self.peak = 0
         self.kernel_sizes: dict[str, int] = {}
+        self.kernel_unique: dict[str, int] = {}  # USS: what the kernel does not share (libraries, page cache)
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -141,6 +149,8 @@ class MemoryWatch:
             for kid, size in sizes.items():
                 if kid in handed:
                     self.kernel_sizes[kid] = max(size, self.kernel_sizes.get(kid, 0))
+                    if len(self.kernel_unique) < 12 or kid in self.kernel_unique:  # smaps is slow: a sample
+                        self.kernel_unique[kid] = max(uss(kernels[kid]), self.kernel_unique.get(kid, 0))
             self.peak = max(self.peak, rss(server) + sum(sizes.values()))
             await asyncio.sleep(1.0)
 
@@ -182,8 +192,10 @@ async def play_a_recording(user: DashboardUser) -> None:
     candidates = [r for r in table.state.get("rows", []) if r.get("recording") == "playable"]
     if not candidates:
         return
-    await user.send_custom(table, {"type": "open", "call_id": random.choice(candidates)["call_id"]})
-    peaks = await user.wait_for(view, "peaks", predicate=bool)
+    call_id = random.choice(candidates)["call_id"]
+    await user.send_custom(table, {"type": "open", "call_id": call_id})
+    await user.wait_for(view, "session", predicate=lambda s: bool(s) and s.get("call_id") == call_id)
+    peaks = view.state.get("peaks") or await user.wait_for(view, "peaks", predicate=bool, timeout=5)
     await user.send_custom(view, {"type": "play", "recording_id": int(next(iter(peaks))), "offset_seconds": 1.0})
     source = await user.wait_for(player, "source", predicate=lambda s: bool(s and s.get("url")))
     for first, last in ((0, 65535), (65536, 131071)):
@@ -198,17 +210,17 @@ async def act(user: DashboardUser, tally: Tally, step: int, stage: list[str]) ->
     table = user.find("rows", "columns")
     kind = step % 3
     stage[0] = ("page", "filter", "session and audio")[kind]
-    if kind == 0 and table.state.get("pages", 1) > 1:
-        page = 2 if table.state.get("page", 1) == 1 else 1
-        await user.send_custom(table, {"type": "page", "page": page})
-        await user.wait_for(table, "page", predicate=lambda p: p == page)
+    if kind == 0:
+        if table.state.get("pages", 1) > 1:
+            page = 2 if table.state.get("page", 1) == 1 else 1
+            await user.send_custom(table, {"type": "page", "page": page})
+            await user.wait_for(table, "page", predicate=lambda p: p == page)
     elif kind == 2:
         await play_a_recording(user)
     else:
         current = user.find("form", "options").state["form"].get("direction")
-        direction = "outbound" if current == "inbound" else "inbound"
-        _rows, took = await timed(user.apply_filter(direction=direction))
-        tally.filters.append(took)
+        await user.apply_filter(direction="outbound" if current == "inbound" else "inbound")
+        tally.filters.append(user.last_filter_seconds or 0.0)
     tally.actions += 1
 
 
@@ -231,9 +243,6 @@ async def manager(base: str, login: str, tally: Tally, *, delay: float, actions:
             return
         stage[0] = "websocket and widgets"
         await asyncio.wait_for(user.connect(), STEP_TIMEOUT)
-        table = user.find("rows", "columns")
-        if not table.state.get("rows"):
-            await user.wait_for(table, "rows", predicate=bool)
         tally.logins.append(time.perf_counter() - t0)
         for step in range(actions):
             await asyncio.sleep(random.uniform(*every))
@@ -316,13 +325,15 @@ def report(name: str, tally: Tally, memory: MemoryWatch, alone: float, chromium:
     login50, login95, filter95 = p(tally.logins, 0.5), p(tally.logins, 0.95), p(tally.filters, 0.95)
     kernels = sorted(memory.kernel_sizes.values())
     per_kernel = statistics.median(kernels) / 2**20 if kernels else float("nan")
+    unique = statistics.median(memory.kernel_unique.values()) / 2**20 if memory.kernel_unique else float("nan")
     print(f"{name}: {len(tally.logins)} in, login -> first list p50 {login50:.2f} s, p95 {login95:.2f} s "
           f"({login95 / alone:.1f}x one manager alone); filter round trip p95 {filter95 * 1000:.0f} ms "
           f"({len(tally.filters)} filters, {tally.actions} actions)")
     if chromium:
         print(f"{name}: Chromium pages, login -> first call row: {', '.join(f'{t:.2f}' for t in chromium)} s")
     print(f"{name}: peak RSS server + kernels {memory.peak / 2**30:.2f} GB; dashboard kernel RSS median "
-          f"{per_kernel:.0f} MB (max {kernels[-1] / 2**20 if kernels else float('nan'):.0f} MB); "
+          f"{per_kernel:.0f} MB (max {kernels[-1] / 2**20 if kernels else float('nan'):.0f} MB; unshared USS "
+          f"median {unique:.0f} MB); "
           f"errors {sum(tally.errors.values())}")
     for what, count in tally.errors.most_common(8):
         print(f"  error x{count}: {what}")
@@ -339,8 +350,8 @@ async def against_the_caps(served: Served, logins: list[str], cap: int, spread: 
     inside, still = list(tally.inside), 0
     for user in inside:
         try:
-            _rows, took = await timed(user.apply_filter(direction="inbound"))
-            tally.filters.append(took)
+            await asyncio.wait_for(user.apply_filter(direction="inbound"), STEP_TIMEOUT)
+            tally.filters.append(user.last_filter_seconds or 0.0)
             still += 1
         except Exception as exc:
             tally.error("inside after the wave", exc)

@@ -57,6 +57,7 @@ class DashboardUser:
     _updates: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
     _reader: asyncio.Task[None] | None = None
     _replies: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    last_filter_seconds: float | None = None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -140,10 +141,23 @@ class DashboardUser:
                 return state[key]
 
     async def apply_filter(self, **changes: Any) -> list[dict[str, Any]]:
-        """Change the filter bar's form as a user would; the Call List's new rows (they must change)."""
+        """Change the filter bar's form as a user would; the Call List's rows once the kernel has answered.
+
+        The answer is the table's new ``summary`` (the filters in words), sent with the new rows; an
+        unchanged list (say, empty both times) sends no rows, so the summary is what is waited for.
+        ``last_filter_seconds`` keeps the round trip.
+        """
         bar, table = self.find("form", "options"), self.find("rows", "columns")
+        before = table.state.get("summary")
+        t0 = time.perf_counter()
         await self.send_custom(bar, {"type": "apply", "form": {**bar.state["form"], **changes}})
-        return await self.wait_for(table, "rows")
+        await self.wait_for(table, "summary", predicate=lambda text: text != before)
+        self.last_filter_seconds = time.perf_counter() - t0
+        try:  # the rows follow the summary in the same kernel reply, when they changed
+            await self.wait_for(table, "rows", timeout=0.5)
+        except asyncio.TimeoutError:
+            pass
+        return list(table.state.get("rows") or [])
 
     async def close(self, *, cleanly: bool = True) -> None:
         """Leave: ``cleanly`` closes the websocket (a closed tab); otherwise the socket is dropped (a vanished one)."""
@@ -213,8 +227,5 @@ async def first_list(user: DashboardUser) -> list[dict[str, Any]]:
     if await user.open_dashboard() != 200:
         raise DashboardError(f"dashboard refused ({user.status})")
     await user.connect()
-    table = user.find("rows", "columns")
-    rows = table.state.get("rows") or []
-    if not rows:
-        rows = await user.wait_for(table, "rows", predicate=bool)
-    return rows
+    # The table ran its first page before the page was rendered: its state holds the rows (maybe none).
+    return list(user.find("rows", "columns").state.get("rows") or [])

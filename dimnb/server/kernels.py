@@ -17,7 +17,9 @@ Bounds (``KernelLimits``, the ``dimnb serve`` options):
   handler answers with a plain page), after first taking back a kernel of
   that user whose page is gone;
 - the reaper shuts down a kernel whose page is gone (no websocket) for
-  ``page_gone_seconds``, and one idle (no message) for ``idle_seconds``.
+  ``page_gone_seconds`` (a page still loading its scripts, never connected
+  yet, gets at least ``FIRST_CONNECT_GRACE``), and one idle (no message) for
+  ``idle_seconds``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ SERVER_ENV = "DIMNB_SERVER"
 # What the server's own environment must never hand to a kernel.
 _NEVER_INHERITED = (USER_ENV, "QUERY_STRING")
 HANDOVER_TIMEOUT = 60.0
+# A page loads its scripts before it connects: a kernel whose page never connected gets this long (at least),
+# short enough that a page abandoned while loading still ends within 60 s (plus one reaper round).
+FIRST_CONNECT_GRACE = 45.0
 # A kernel of someone else whose page went away this long ago may make room for a newcomer at the server cap.
 RECLAIM_AFTER_SECONDS = 5.0
 
@@ -282,7 +287,9 @@ class DimnbKernelManager(AsyncMappingKernelManager):
             record = self.records.get(kid)
             if record is None or record.rendering:
                 continue
-            if not self._connections(kid) and now - record.page_seen > limits.page_gone_seconds:
+            grace = limits.page_gone_seconds if record.ever_connected else max(limits.page_gone_seconds,
+                                                                              FIRST_CONNECT_GRACE)
+            if not self._connections(kid) and now - record.page_seen > grace:
                 await self._reap_one(kid, "page gone")
                 continue
             last = getattr(self._kernels.get(kid), "last_activity", None)
