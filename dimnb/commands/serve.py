@@ -23,7 +23,7 @@ from dimnb.errors import NotInitialized
 @click.option("--max-kernels", type=click.IntRange(min=1),
               help="Dashboard kernels in all, pooled ones included (default: what fits in 70% of RAM at "
                    "120 MB each); past it newcomers get a 'server busy' page.")
-@click.option("--kernel-pool", default=2, show_default=True, type=click.IntRange(min=0),
+@click.option("--kernel-pool", default=4, show_default=True, type=click.IntRange(min=0),
               help="Kernels started ahead, with the dashboard's imports done, so a login does not wait for "
                    "Python to start (0: none).")
 @click.option("--page-gone-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),

@@ -49,7 +49,7 @@ class KernelLimits:
 
     per_user: int = 3
     max_kernels: int | None = None  # None: default_max_kernels()
-    pool_size: int = 2
+    pool_size: int = 4
     page_gone_seconds: float = 30.0
     idle_seconds: float = 30 * 60.0
 
