@@ -218,8 +218,8 @@ async def act(user: DashboardUser, tally: Tally, step: int, stage: list[str]) ->
     elif kind == 2:
         await play_a_recording(user)
     else:
-        current = user.find("form", "options").state["form"].get("direction")
-        await user.apply_filter(direction="outbound" if current == "inbound" else "inbound")
+        current = user.find("form", "options").state["form"].get("direction") or []  # the form sends a list
+        await user.apply_filter(direction=["outbound"] if current == ["inbound"] else ["inbound"])
         tally.filters.append(user.last_filter_seconds or 0.0)
     tally.actions += 1
 
