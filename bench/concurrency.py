@@ -1,7 +1,7 @@
 """Many managers at once against a real `dimnb serve` on 127.0.0.1 (demo data), measured in one run.
 
     python bench/concurrency.py            # burst, working day, 100 users against the caps
-    python bench/concurrency.py --quick    # 10 users (a burst with every action), the caps, in under a minute
+    python bench/concurrency.py --quick    # 10 users (a burst with every action, no Chromium), then the caps
 
 The crowd is lightweight clients that do what a page does after its HTML
 (tests/dashboard_client.py): log in over HTTP, GET /dashboard, connect the
@@ -444,7 +444,7 @@ def main() -> None:
             await wait_pool(served, args.kernel_pool if args.kernel_pool is not None else 3, timeout=300)
             if args.quick:
                 tally, memory, chromium = await crowd(served, crowd_logins(logins, 10), spread=2, actions=3,
-                                                      every=(0.5, 1.5), browsers=browsers[:1])
+                                                      every=(0.2, 0.8), browsers=[])
                 results["burst"] = report("burst (10 users within 2 s)", tally, memory, baseline, chromium)
                 left = await wait_for_reclaim(served, 20)
                 print(f"dashboard kernels alive 20 s after everyone left (--page-gone-timeout 3): {left}")
