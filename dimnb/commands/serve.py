@@ -22,7 +22,7 @@ from dimnb.errors import NotInitialized
                    "close one.")
 @click.option("--max-kernels", type=click.IntRange(min=1),
               help="Dashboard kernels in all, pooled ones included (default: what fits in 70% of RAM at "
-                   "120 MB each); past it newcomers get a 'server busy' page.")
+                   "130 MB each); past it newcomers get a 'server busy' page.")
 @click.option("--kernel-pool", default=4, show_default=True, type=click.IntRange(min=0),
               help="Kernels started ahead, with the dashboard's imports done, so a login does not wait for "
                    "Python to start (0: none).")
