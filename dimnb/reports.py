@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from dimnb import access
 from dimnb.actions import EXPORT_CALLS, PLAY_RECORDING, VIEW_CALLS
@@ -29,6 +28,9 @@ from dimnb.filters import SORTABLE, Filters, Party, split_party
 from dimnb.sql import Fragment
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
+
+if TYPE_CHECKING:  # pandas loads only where a DataFrame is asked for: a dashboard kernel lists rows without it
+    import pandas as pd
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 10_000
@@ -86,6 +88,22 @@ class CallPage:
     @property
     def call_ids(self) -> list[int]:
         return [int(x) for x in self.rows["call_id"]] if len(self.rows) else []
+
+
+@dataclass(frozen=True)
+class CallRows:
+    """One page of the Call List as plain rows (dicts keyed like ``CallPage.rows``' columns), without pandas."""
+
+    rows: list[dict[str, Any]]
+    total: int | None
+    page: int
+    page_size: int
+    sort: str = "start_time"
+    descending: bool = True
+
+    @property
+    def call_ids(self) -> list[int]:
+        return [int(r["call_id"]) for r in self.rows]
 
 
 # ---------------------------------------------------------------------------- the directory's view of a filter
@@ -279,10 +297,46 @@ def list_calls(
     return CallPage(localize(frame, resolved.filters.timezone), total, page, page_size, sort, descending)
 
 
+def list_call_rows(
+    calls: CallStore,
+    actor: access.Actor,
+    filters: Filters | Resolved,
+    *,
+    state: StateStore | None = None,
+    sort: str = "start_time",
+    descending: bool = True,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    with_total: bool = True,
+    now: datetime | None = None,
+) -> CallRows:
+    """``list_calls`` as plain rows (the same query, the same localizing): what the dashboard's table shows."""
+    resolved = _resolved(calls, filters, state)
+    built = statements(actor, resolved, sort=sort, descending=descending, page=page, page_size=page_size, now=now)
+    cur = calls.cursor()
+    result = cur.execute(built.page.sql, built.page.params)
+    names = [d[0] for d in result.description]
+    zone = ZoneInfo(resolved.filters.timezone)
+    rows = [_localize_row(dict(zip(names, values)), zone) for values in result.fetchall()]
+    total = int(cur.execute(built.count.sql, built.count.params).fetchone()[0]) if with_total else None
+    return CallRows(rows, total, page, page_size, sort, descending)
+
+
+def _localize_row(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    if row.get("start_time") is not None:
+        row["start_time"] = row["start_time"].astimezone(zone)
+    for column in ("ring_seconds", "talk_seconds", "duration_seconds"):
+        if row.get(column) is not None:
+            row[column] = round(float(row[column]), 1)
+    return row
+
+
 def all_calls(calls: CallStore, actor: access.Actor, filters: Filters | Resolved, *,
               state: StateStore | None = None, sort: str = "start_time", descending: bool = True,
               limit: int | None = None, now: datetime | None = None) -> pd.DataFrame:
     """Every matching call (or the first ``limit``), in one DataFrame: for analysis."""
+    import pandas as pd
+
     frames = list(iter_batches(calls, actor, filters, state=state, sort=sort, descending=descending, limit=limit,
                                now=now))
     if frames:
@@ -322,6 +376,8 @@ def iter_batches(calls: CallStore, actor: access.Actor, filters: Filters | Resol
 
 def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     """Start times as timezone-aware timestamps in ``zone``; durations rounded to a tenth of a second."""
+    import pandas as pd
+
     if "start_time" in frame:
         frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True).dt.tz_convert(zone)
     for column in ("ring_seconds", "talk_seconds", "duration_seconds"):

@@ -29,13 +29,28 @@ from dimnb.errors import NotInitialized
               help="Sign a user out this long after signing in, active or not (the cookie's lifetime too).")
 @audit_key_option
 @audit_checkpoints_option
+@click.option("--kernels-per-user", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Open dashboards (kernels) one user may have at once; past it they get a page asking to "
+                   "close one.")
+@click.option("--max-kernels", type=click.IntRange(min=1),
+              help="Dashboard kernels in all, pooled ones included (default: what fits in 70% of RAM at "
+                   "130 MB each); past it newcomers get a 'server busy' page.")
+@click.option("--kernel-pool", default=4, show_default=True, type=click.IntRange(min=0),
+              help="Kernels started ahead, with the dashboard's imports done, so a login does not wait for "
+                   "Python to start (0: none).")
+@click.option("--page-gone-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds after its page went away (no websocket) that a dashboard's kernel is shut down.")
+@click.option("--idle-timeout", default=1800.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds without any activity after which a dashboard's kernel is shut down.")
 def serve(data_dir: str, ip: str, port: int, behind_proxy: bool, notebooks_dir: str | None, base_url: str,
           session_idle_minutes: float, session_hours: float, audit_key: str | None,
-          audit_checkpoints: str | None) -> None:
+          audit_checkpoints: str | None, kernels_per_user: int, max_kernels: int | None, kernel_pool: int,
+          page_gone_timeout: float, idle_timeout: float) -> None:
     """Serve the dashboards (login required; each user sees only their scope)."""
     from dimnb import audit_checkpoints as checkpoints
     from dimnb.server import identity
     from dimnb.server.app import serve as run
+    from dimnb.server.kernel_limits import KernelLimits
 
     identity.configure_sessions(idle_seconds=session_idle_minutes * 60, lifetime_seconds=session_hours * 3600)
     # The server and its kernels append audit events: they sign checkpoints with this key, into this file.
@@ -53,4 +68,6 @@ def serve(data_dir: str, ip: str, port: int, behind_proxy: bool, notebooks_dir: 
     proxied = " behind a proxy (trusting X-Forwarded-*)" if behind_proxy else ""
     click.echo(f"dimnb dashboards on http://{host}:{port}{base_url}{proxied} (data: {data.root}); Ctrl-C stops")
     run(data_dir=str(data.root), ip=ip, port=port, notebooks_dir=Path(notebooks_dir) if notebooks_dir else None,
-        base_url=base_url, behind_proxy=behind_proxy)
+        base_url=base_url, behind_proxy=behind_proxy,
+        limits=KernelLimits(per_user=kernels_per_user, max_kernels=max_kernels, pool_size=kernel_pool,
+                            page_gone_seconds=page_gone_timeout, idle_seconds=idle_timeout))

@@ -6,9 +6,12 @@ visitor start kernels. This subclass adds, and routes in one table:
 - the login/logout pages and an identity provider backed by the state store
   (``identity.py``), with a cookie secret kept in the data directory;
 - dashboards (``/dashboard``; ``/audit`` for auditors only, 404 for anyone
-  else) whose kernels receive the authenticated user from the server
-  (``kernels.py``), with sources stripped, tracebacks hidden, no preheated
-  kernels;
+  else) whose kernels are handed to the authenticated user by the server
+  (``kernels.py``: a pool of pre-started kernels, caps per user and in all
+  with a plain refusal page past them, and a reaper for kernels whose page
+  is gone or that sat idle), with sources stripped, tracebacks hidden, and
+  not Voilà's preheated kernels (they would run the notebook before anyone
+  is identified);
 - an authorizer that lets only a kernel's owner reach it (``authorizer.py``);
 - the audio handler (``audio.py``), before Voilà's catch-all.
 
@@ -26,6 +29,7 @@ from typing import Any
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.ioloop import IOLoop
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.contentshandler import VoilaContentsHandler
@@ -36,13 +40,15 @@ from voila.static_file_handler import AllowListFileHandler
 from dimnb import audit
 from dimnb.datadir import DATA_ENV
 from dimnb.notebook_runner import PACKAGED_NOTEBOOKS
-from dimnb.server import pages
+from dimnb.server import pages, template_cache
 from dimnb.server.audio import ROUTE as AUDIO_ROUTE
 from dimnb.server.audio import AudioHandler
 from dimnb.server.authorizer import DimnbAuthorizer, kernel_id_of
 from dimnb.server.context import cookie_secret, server_stores
 from dimnb.server.identity import DimnbIdentityProvider
-from dimnb.server.kernels import REQUEST_LOGIN, DimnbKernelManager
+from dimnb.server.busy_page import refusal_page, status_of
+from dimnb.server.kernel_limits import KernelCapReached, KernelLimits
+from dimnb.server.kernels import REQUEST, DimnbKernelManager, PageRequest
 from dimnb.workbench import USER_ENV
 
 DASHBOARD = "dashboard.ipynb"
@@ -69,11 +75,24 @@ class DashboardHandler(TornadoVoilaHandler):
         login = self.current_user.username
         if not self.allowed_for(login):
             raise web.HTTPError(404)
-        token = REQUEST_LOGIN.set(login)
+        request = PageRequest(login)
+        token = REQUEST.set(request)
         try:
             await super().get(path)
+        except KernelCapReached as refusal:
+            self.log.info("dimnb: no dashboard for %s: %s", login, refusal)
+            if self._headers_written:
+                raise
+            self.clear()
+            self.set_status(status_of(refusal))
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Retry-After", "60")
+            self.finish(refusal_page(refusal, reload_url=self.request.path))
         finally:
-            REQUEST_LOGIN.reset(token)
+            REQUEST.reset(token)
+            for kernel_id in request.kernel_ids:
+                self.kernel_manager.page_rendered(kernel_id)
 
 
 class AuditDashboardHandler(DashboardHandler):
@@ -116,9 +135,11 @@ class DimnbVoila(Voila):
     description = "dimnb dashboards: per-user Voilà with scoped call lists, sessions and audio"
 
     def __init__(self, *, data_dir: str, notebooks_dir: Path | None = None, behind_proxy: bool = False,
+                 limits: KernelLimits | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dimnb_data = data_dir
+        self.dimnb_limits = limits or KernelLimits()
         self.dimnb_notebooks = Path(notebooks_dir or default_notebooks_dir()).resolve()
         self.dimnb_behind_proxy = behind_proxy
 
@@ -127,8 +148,10 @@ class DimnbVoila(Voila):
         os.environ.pop(USER_ENV, None)  # the server itself is nobody; kernels get their user per request
         stores = server_stores(self.dimnb_data)
         audit.start_hourly_checkpoints(stores.state)  # and every few events, from whoever appends them
+        template_cache.install()
         # Kernel channels as unix sockets in Voilà's private (0700) connection folder, not TCP ports.
         self.config.KernelManager.transport = "ipc"
+        self.config.DimnbKernelManager.limits = self.dimnb_limits
         if self.dimnb_behind_proxy:
             # TLS ends at the proxy: the login cookie must still only travel over https.
             self.config.IdentityProvider.secure_cookie = True
@@ -176,11 +199,16 @@ class DimnbVoila(Voila):
         kept = [h for h in super().init_handlers() if not (len(h) > 1 and h[1] in _DROPPED)]
         return ours + kept + [(url_path_join(base, r"/(.*)"), NotFoundHandler)]
 
+    def listen(self) -> None:
+        # Runs once the kernel manager exists and just before the event loop starts (Voilà's start()).
+        IOLoop.current().add_callback(self.kernel_manager.start_reclaiming)
+        super().listen()
 
 def serve(*, data_dir: str, port: int, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
-          base_url: str = "/", behind_proxy: bool = False) -> None:
+          base_url: str = "/", behind_proxy: bool = False, limits: KernelLimits | None = None) -> None:
     """Run the dashboards on ``ip``:``port`` until interrupted."""
-    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, behind_proxy=behind_proxy, port=port, ip=ip,
+    app = DimnbVoila(data_dir=data_dir, notebooks_dir=notebooks_dir, behind_proxy=behind_proxy, limits=limits,
+                     port=port, ip=ip,
                      base_url=base_url, port_retries=0)
     app.initialize()
     app.start()

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import anywidget
-import pandas as pd
 import traitlets
 
 from dimnb import access, reports, sessions
@@ -68,33 +67,33 @@ def clock(seconds: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+    if value is None or (isinstance(value, float) and value != value):
         return ""
     return str(value)
 
 
-def format_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The page's rows as the browser draws them (strings formatted here, in the filters' time zone)."""
+def format_rows(page_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The page's rows (``reports.list_call_rows``) as the browser draws them (in the filters' time zone)."""
     rows = []
-    for r in frame.itertuples(index=False):
-        start: datetime = r.start_time
+    for r in page_rows:
+        start: datetime = r["start_time"]
         rows.append({
-            "call_id": int(r.call_id),
+            "call_id": int(r["call_id"]),
             "start": start.strftime("%Y-%m-%d %H:%M:%S"),
             "start_iso": start.isoformat(timespec="seconds"),
-            "direction": _text(r.direction),
-            "from": _text(r.from_party),
-            "from_name": _text(r.from_name) if _text(r.from_name) != _text(r.from_party) else "",
-            "to": _text(r.to_party),
-            "final": _text(r.final_party),
-            "final_name": _text(r.final_name) if _text(r.final_name) != _text(r.final_party) else "",
-            "ring": clock(r.ring_seconds),
-            "talk": clock(r.talk_seconds),
-            "duration": clock(r.duration_seconds),
-            "outcome": _text(r.outcome),
-            "groups": _text(r.groups),
-            "segments": int(r.segment_count),
-            "recording": {reports.PLAYABLE: "playable", reports.PENDING: "pending"}.get(r.recording, ""),
+            "direction": _text(r["direction"]),
+            "from": _text(r["from_party"]),
+            "from_name": _text(r["from_name"]) if _text(r["from_name"]) != _text(r["from_party"]) else "",
+            "to": _text(r["to_party"]),
+            "final": _text(r["final_party"]),
+            "final_name": _text(r["final_name"]) if _text(r["final_name"]) != _text(r["final_party"]) else "",
+            "ring": clock(r["ring_seconds"]),
+            "talk": clock(r["talk_seconds"]),
+            "duration": clock(r["duration_seconds"]),
+            "outcome": _text(r["outcome"]),
+            "groups": _text(r["groups"]),
+            "segments": int(r["segment_count"]),
+            "recording": {reports.PLAYABLE: "playable", reports.PENDING: "pending"}.get(r["recording"], ""),
         })
     return rows
 
@@ -225,7 +224,7 @@ class CallTable(anywidget.AnyWidget):
             actor = self._actor()
             calls, state = self._stores.calls, self._stores.state
             resolved = reports.resolve(calls, self._filters, state=state)
-            result = reports.list_calls(calls, actor, resolved, sort=self._sort, descending=self._descending,
+            result = reports.list_call_rows(calls, actor, resolved, sort=self._sort, descending=self._descending,
                                         page=self._page, page_size=self._page_size, with_total=False)
         except Exception:
             self._clear()  # never leave rows on show next to an error (a revoked user sees nothing)
@@ -274,7 +273,7 @@ class CallTable(anywidget.AnyWidget):
     def _pages(self) -> int:
         return max(1, -(-(self._total or 0) // self._page_size))
 
-    def _show(self, result: reports.CallPage, *, counting: bool = False) -> None:
+    def _show(self, result: reports.CallRows, *, counting: bool = False) -> None:
         rows = format_rows(result.rows)
         self._page_ids = tuple(r["call_id"] for r in rows)
         self.message = ""

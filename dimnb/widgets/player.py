@@ -39,7 +39,6 @@ import anywidget
 import traitlets
 
 from dimnb import access, audit, sessions
-from dimnb.audiofiles import mime_type
 from dimnb.errors import NotFound
 from dimnb.store.stores import Stores
 from dimnb.widgets._guard import UNAVAILABLE, as_seconds, guarded
@@ -284,6 +283,12 @@ class Player(anywidget.AnyWidget):
 
     def _to_browser(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
         self.send(content, buffers)
+
+
+def mime_type(fmt: str | None) -> str:
+    from dimnb import audiofiles  # soundfile (and numpy) load with the first recording, not with every dashboard
+
+    return audiofiles.mime_type(fmt)
 
 
 def _clamp(value: Any, low: float, high: float, default: float) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from dimnb import access, peaks, sessions
+from dimnb import access, sessions
 from dimnb.store.stores import Stores
 from dimnb.widgets._guard import FAILED, UNAVAILABLE, as_id, as_seconds, guarded
 from dimnb.widgets.player import PlayRequest
@@ -159,6 +159,10 @@ class SessionView(anywidget.AnyWidget):
 
     def _peaks(self, actor: access.Actor, session: sessions.Session) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
+        if not session.playable:
+            return out
+        from dimnb import peaks  # numpy and soundfile load with the first waveform, not with every dashboard
+
         directory = peaks.cache_dir(self._stores.data)
         for recording in session.playable:
             decision = access.can_play(self._stores.calls, actor, recording.recording_id)
