@@ -24,13 +24,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Spark property tests and notebook need pyspark (the [spark] extra) and Java (.ci/run installs it).
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
+
 demo-data: install
 	$(BIN)/dimnb demo setup --data $(DEMO_DATA) --calls $(DEMO_CALLS)
 
 demo: demo-data
 	$(BIN)/dimnb serve --data $(DEMO_DATA) --port $(PORT)
 
-test: install
+test: install $(SPARK_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
