@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,16 @@ CALL_COLUMNS = [
 ]
 
 
-def local_session(app_name: str = "dimnb", *, cores: int = 2, driver_memory: str = "1g") -> Any:
+def local_session(app_name: str = "dimnb", *, cores: int = 2, driver_memory: str = "1g",
+                  config: Mapping[str, str] | None = None) -> Any:
     """A Spark session on this machine only: ``local[cores]``, bound to 127.0.0.1, no web UI, UTC."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # else Spark looks up the host's outside address
-    return (SparkSession.builder.master(f"local[{cores}]").appName(app_name)
+    builder = SparkSession.builder
+    for name, value in (config or {}).items():
+        builder = builder.config(name, value)
+    return (builder.master(f"local[{cores}]").appName(app_name)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.host", "127.0.0.1")
@@ -190,21 +195,44 @@ def _text_column(text: str) -> Any:
 # ---------------------------------------------------------------------------- DataFrames
 
 
-def scoped_calls(calls_frame: Any, actor_: access.Actor, filters: Filters | None = None, *,
+Askers = access.Actor | Mapping[Any, access.Actor]
+
+
+def _for_each_asker(askers: Askers, key: Any, build: Callable[[access.Actor], Any]) -> Any:
+    """One actor's condition, or for many (``{key value: actor}``) a CASE on the row's asker key column."""
+    from pyspark.sql import functions as F
+
+    if isinstance(askers, access.Actor):
+        return build(askers)
+    if key is None:
+        raise ValueError("several askers need the column that says whose row it is (key_column)")
+    result = None
+    for value, actor_ in askers.items():
+        branch = key == F.lit(value)
+        result = F.when(branch, build(actor_)) if result is None else result.when(branch, build(actor_))
+    return F.lit(False) if result is None else result.otherwise(F.lit(False))
+
+
+def scoped_calls(calls_frame: Any, actor_: Askers, filters: Filters | None = None, *,
                  party: Party | None = None, segments: Any = None, now: datetime | None = None,
-                 keep: tuple[str, ...] = ()) -> Any:
+                 keep: tuple[str, ...] = (), key_column: str | None = None) -> Any:
     """The calls of ``calls_frame`` the actor may list, filtered, with the Call List's columns.
 
     ``recording`` is ``playable`` / ``pending archive`` / empty, and follows
     the playback grant (nothing tells a user without it that a recording
     exists); "only calls with recordings" keeps the calls with a recording the
     actor may play now. ``keep`` names extra columns of ``calls_frame`` to carry.
+
+    Many users in one job: pass ``{key: actor}`` and the name of the column of
+    ``calls_frame`` holding each row's key (calls joined with the askers);
+    each row is then judged by its own asker's condition.
     """
     from pyspark.sql import functions as F
 
     filters = filters or Filters()
-    view = scope_column(actor_, VIEW_CALLS)
-    play = scope_column(actor_, PLAY_RECORDING)
+    key = F.col(key_column) if key_column else None
+    view = _for_each_asker(actor_, key, lambda a: scope_column(a, VIEW_CALLS))
+    play = _for_each_asker(actor_, key, lambda a: scope_column(a, PLAY_RECORDING))
     where = (play & (F.col("recordings_available") > 0)) if filters.with_recordings else view
     condition, extension_calls = filter_column(filters, party=party, segments=segments, now=now)
     frame = calls_frame
@@ -219,24 +247,26 @@ def scoped_calls(calls_frame: Any, actor_: access.Actor, filters: Filters | None
                     marker.alias("recording"), *[F.col(c) for c in CALL_COLUMNS[12:]], *[F.col(c) for c in keep]))
 
 
-def scoped_recordings(recordings_frame: Any, calls_frame: Any, actor_: access.Actor, *,
-                      pending: bool = False) -> Any:
+def scoped_recordings(recordings_frame: Any, calls_frame: Any, actor_: Askers, *, pending: bool = False,
+                      key_column: str | None = None, join_on: tuple[str, ...] = ("call_id",)) -> Any:
     """The recordings the actor may play (``access.recording_expr``), joined to their calls.
 
     With ``pending``, also those waiting for the archive job that the actor
-    could play once archived (their ``state`` says which).
+    could play once archived (their ``state`` says which). Many users in one
+    job as for ``scoped_calls`` (``key_column`` is then a column of ``calls_frame``).
     """
     from pyspark.sql import functions as F
 
     rec, call = recordings_frame.alias("r"), calls_frame.alias("c")
     columns = {access_expr.RECORDINGS: lambda name: F.col(f"r.{name}"),
                access_expr.CALLS: lambda name: F.col(f"c.{name}")}
-    condition = access_expr.to_spark_column(access.recording_expr(actor_, pending=pending), columns)
-    keys = [F.col("r.call_id") == F.col("c.call_id")]
-    if "world" in recordings_frame.columns and "world" in calls_frame.columns:
-        keys.append(F.col("r.world") == F.col("c.world"))
+    key = F.col(f"c.{key_column}") if key_column else None
+    condition = _for_each_asker(
+        actor_, key, lambda a: access_expr.to_spark_column(access.recording_expr(a, pending=pending), columns))
+    keys = [F.col(f"r.{name}") == F.col(f"c.{name}") for name in join_on]
+    extra = [F.col(f"c.{key_column}")] if key_column else []
     return (rec.join(call, keys, "inner").where(condition)
-            .select("r.*", F.col("c.start_time").alias("call_start_time")))
+            .select("r.*", F.col("c.start_time").alias("call_start_time"), *extra))
 
 
 def _read(spark: Any, path: str | Path, table: str) -> Any:

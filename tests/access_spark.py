@@ -3,10 +3,11 @@
 Each world is built in a real data directory (tests/access_worlds.py), then
 exported with ``dimnb export parquet`` into ``work/world-N``. The actor of
 every active user comes from the export's directory (``dimnb.spark.actor``).
-All worlds of a batch are read as ONE Parquet dataset (the world number taken
-from each file's path) and every (world, user) query, built by
-``dimnb.spark.scoped_calls`` / ``scoped_recordings`` on that world's rows, goes
-into one union: one Spark job per batch instead of one per world and user.
+A batch's exported files are put together into one Parquet file per table
+with a ``world`` column; each call row is paired with every user of its world
+and judged by that user's own condition (``dimnb.spark.scoped_calls`` /
+``scoped_recordings`` with ``key_column``): one Spark job per batch instead of
+one per world and user.
 
 Compared with tests/access_reference.py: each user's listing (with and
 without "only calls with recordings"), the recording marker and group column
@@ -16,7 +17,6 @@ once archived. (``why`` explains a call on one machine; it has no Spark form.)
 
 from __future__ import annotations
 
-import functools
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,49 +74,56 @@ def prepare(number: int, world: ref.World, work: Path) -> Case:
     return case
 
 
-def _world_column():  # type: ignore[no-untyped-def]
-    from pyspark.sql import functions as F
+def _combined(cases: list[Case], work: Path, table: str) -> str:
+    """The batch's exported ``table`` files as ONE Parquet file with a ``world`` column (Spark lists one file,
+    not hundreds of tiny ones); the rows and their schema are the export's own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    return F.regexp_extract(F.col("_metadata.file_path"), r"/world-([0-9]+)/", 1).cast("int")
-
-
-def _read(spark, cases: list[Case], work: Path, table: str):  # type: ignore[no-untyped-def]
-    """The table of every world with calls (a world without calls has no period, hence no file)."""
-    paths = [str(work / f"world-{c.number}" / table / "year=*" / "month=*" / "data.parquet")
-             for c in cases if c.call_key]
-    return spark.read.parquet(*paths).withColumn("world", _world_column())
+    parts = []
+    for case in cases:
+        for path in sorted((work / f"world-{case.number}" / table).glob("year=*/month=*/data.parquet")):
+            part = pq.read_table(path)
+            parts.append(part.append_column("world", pa.array([case.number] * part.num_rows, pa.int32())))
+    target = work / f"batch-{cases[0].number}-{table}.parquet"
+    pq.write_table(pa.concat_tables(parts), target)
+    return str(target)
 
 
 def spark_answers(spark, cases: list[Case], work: Path) -> set[tuple]:  # type: ignore[no-untyped-def]
-    """Every (world, login, what, id, marker, groups) row Spark gives for the batch, from one job."""
+    """Every (world, login, what, id, marker, groups) row Spark gives for the batch, from one job.
+
+    Each call row is paired with every user of its world (a join on the world
+    number) and judged by that user's own condition (``key_column``).
+    """
     from pyspark.sql import functions as F
 
     cases = [c for c in cases if c.call_key and c.actors]  # nobody, or nothing, to ask about: no rows either way
     if not cases:
         return set()
-    calls = _read(spark, cases, work, "calls").cache()
-    recordings = _read(spark, cases, work, "recordings")
+    askers = {f"{c.number}/{login}": actor for c in cases for login, actor in c.actors.items()}
+    asker_rows = [(c.number, login, f"{c.number}/{login}") for c in cases for login in c.actors]
+    who = spark.createDataFrame(asker_rows, "world int, login string, asker string")
+    calls = spark.read.parquet(_combined(cases, work, "calls")).join(who, "world")
     parts = []
-    for case in cases:
-        world_calls = calls.where(F.col("world") == case.number)
-        world_recs = recordings.where(F.col("world") == case.number)
-        for login, actor in case.actors.items():
-            tag = [F.lit(case.number).alias("world"), F.lit(login).alias("login")]
-            for with_recordings in (False, True):
-                listed = dspark.scoped_calls(world_calls, actor, Filters(with_recordings=with_recordings))
-                parts.append(listed.select(*tag, F.lit(f"list{int(with_recordings)}").alias("what"),
-                                           F.col("call_id").alias("id"), F.col("recording").alias("marker"),
-                                           F.col("groups")))
-            playable = dspark.scoped_recordings(world_recs, world_calls, actor, pending=True)
-            parts.append(playable.select(*tag, F.concat(F.lit("play-"), F.col("state")).alias("what"),
-                                         F.col("recording_id").alias("id"), F.lit("").alias("marker"),
-                                         F.lit("").alias("groups")))
-    if not parts:
-        return set()
-    union = functools.reduce(lambda a, b: a.unionAll(b), parts)
-    rows = {tuple(r) for r in union.collect()}
-    calls.unpersist()
-    return rows
+    for with_recordings in (False, True):
+        listed = dspark.scoped_calls(calls, askers, Filters(with_recordings=with_recordings),
+                                     keep=("world", "login"), key_column="asker")
+        parts.append(listed.select("world", "login", F.lit(f"list{int(with_recordings)}").alias("what"),
+                                   F.col("call_id").alias("id"), F.col("recording").alias("marker"), "groups"))
+    if any(c.rec_path for c in cases):
+        recordings = spark.read.parquet(_combined([c for c in cases if c.rec_path], work, "recordings"))
+        playable = dspark.scoped_recordings(recordings, calls, askers, pending=True, key_column="asker",
+                                            join_on=("world", "call_id"))
+        parts.append(playable.select(F.col("r.world").alias("world"),
+                                     F.split(F.col("asker"), "/").getItem(1).alias("login"),
+                                     F.concat(F.lit("play-"), F.col("state")).alias("what"),
+                                     F.col("recording_id").alias("id"), F.lit("").alias("marker"),
+                                     F.lit("").alias("groups")))
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionAll(part)
+    return {tuple(r) for r in union.collect()}
 
 
 def expected(case: Case) -> set[tuple]:
