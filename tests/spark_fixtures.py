@@ -36,9 +36,10 @@ def require_spark() -> None:
 @pytest.fixture(scope="session")
 def spark():  # type: ignore[no-untyped-def]
     require_spark()
+    from access_spark import SMALL_DATA_CONFIG
     from dimnb.spark import local_session
 
-    session = local_session("dimnb-tests")
+    session = local_session("dimnb-tests", config=SMALL_DATA_CONFIG)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
