@@ -48,20 +48,32 @@ FORMAT_VERSION = 1
 DATA_FILE = "data.parquet"
 BATCH_ROWS = 100_000
 
-# Each partitioned table: the rows of one period, selected through their call (alias c; $p_start/$p_end).
-_TABLES: dict[str, str] = {
-    "calls": "SELECT c.* FROM calls c WHERE {period} ORDER BY c.call_id",
-    "segments": "SELECT s.* FROM segments s JOIN calls c USING (call_id) WHERE {period} ORDER BY s.call_id, s.seq",
-    "participants": "SELECT u.* FROM call_users u JOIN calls c USING (call_id) WHERE {period} "
-                    "ORDER BY u.call_id, u.login, u.via",
-    "group_tags": "SELECT t.* FROM call_tags t JOIN calls c USING (call_id) WHERE {period} "
-                  "ORDER BY t.call_id, t.group_name",
-    "conferences": "SELECT f.* FROM conferences f JOIN calls c USING (call_id) WHERE {period} "
-                   "ORDER BY f.call_id, f.conference_id",
-    "conference_members": "SELECT m.* FROM conference_members m JOIN calls c USING (call_id) WHERE {period} "
-                          "ORDER BY m.call_id, m.conference_id, m.extension, m.party",
-    "recordings": "SELECT r.* FROM recordings r JOIN calls c USING (call_id) WHERE {period} "
-                  "ORDER BY r.recording_id",
+@dataclass(frozen=True)
+class _Table:
+    """A partitioned table: its rows (alias ``alias``) reached through their call (alias ``c``), and their order."""
+
+    alias: str
+    source: str
+    order: str
+
+    def period_sql(self) -> str:
+        return f"SELECT {self.alias}.* FROM {self.source} WHERE {_PERIOD} ORDER BY {self.order}"
+
+    def fingerprint_sql(self) -> str:
+        # hash() of the whole row (a struct): any changed value changes the sum; the count guards cancellation.
+        return (f"SELECT year(c.start_time), month(c.start_time), count(*), sum(hash({self.alias})::HUGEINT) "
+                f"FROM {self.source} GROUP BY ALL")
+
+
+_TABLES: dict[str, _Table] = {
+    "calls": _Table("c", "calls c", "c.call_id"),
+    "segments": _Table("s", "segments s JOIN calls c USING (call_id)", "s.call_id, s.seq"),
+    "participants": _Table("u", "call_users u JOIN calls c USING (call_id)", "u.call_id, u.login, u.via"),
+    "group_tags": _Table("t", "call_tags t JOIN calls c USING (call_id)", "t.call_id, t.group_name"),
+    "conferences": _Table("f", "conferences f JOIN calls c USING (call_id)", "f.call_id, f.conference_id"),
+    "conference_members": _Table("m", "conference_members m JOIN calls c USING (call_id)",
+                                 "m.call_id, m.conference_id, m.extension, m.party"),
+    "recordings": _Table("r", "recordings r JOIN calls c USING (call_id)", "r.recording_id"),
 }
 _PERIOD = "c.start_time >= $p_start AND c.start_time < $p_end"
 # The state store's directory history, without credentials.
@@ -115,19 +127,10 @@ def _bounds(year: int, month: int) -> tuple[datetime, datetime]:
 def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """Per period, a fingerprint of each table's rows (order-independent: a count and a sum of row hashes)."""
     result: dict[str, dict[str, str]] = {}
-    for table in _TABLES:
-        for year, month, count, total in con.execute(_fingerprint_sql(table)).fetchall():
-            result.setdefault(_key(year, month), {})[table] = f"{count}:{total}"
+    for name, table in _TABLES.items():
+        for year, month, count, total in con.execute(table.fingerprint_sql()).fetchall():
+            result.setdefault(_key(year, month), {})[name] = f"{count}:{total}"
     return result
-
-
-def _fingerprint_sql(table: str) -> str:
-    select = _TABLES[table].format(period="TRUE").rsplit(" ORDER BY ", 1)[0]
-    alias = select.split()[1].split(".")[0]
-    # hash() of the whole row (a struct): any changed value changes the sum; count guards against cancellation.
-    return (select.replace(f"SELECT {alias}.*", f"SELECT year(c.start_time) AS y, month(c.start_time) AS m, "
-                                                 f"count(*) AS n, sum(hash({alias})::HUGEINT) AS h", 1)
-            + " GROUP BY ALL")
 
 
 def _write_atomically(target: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
@@ -184,7 +187,7 @@ def _remove_tmp_leftovers(out: Path) -> None:
 def _period_batches(con: duckdb.DuckDBPyConnection, table: str, year: int, month: int
                     ) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
     start, end = _bounds(year, month)
-    reader = con.sql(_TABLES[table].format(period=_PERIOD), params={"p_start": start, "p_end": end}
+    reader = con.sql(_TABLES[table].period_sql(), params={"p_start": start, "p_end": end}
                      ).to_arrow_reader(BATCH_ROWS)
     return reader.schema, reader
 

@@ -32,6 +32,7 @@ from dimnb import access, access_expr
 from dimnb.actions import PLAY_RECORDING, VIEW_CALLS
 from dimnb.errors import InvalidInput, UnknownUser
 from dimnb.filters import Filters, Party, number_digits, split_party
+from dimnb.sql import quote_identifier
 
 PLAYABLE, PENDING = "playable", "pending archive"
 CALL_COLUMNS = [
@@ -74,7 +75,7 @@ class _ExportedDirectory:
         for table in ("users", "groups", "memberships", "extensions"):
             data = pq.read_table(_join(path, "directory", f"{table}.parquet")).to_pylist()
             columns = pq.read_schema(_join(path, "directory", f"{table}.parquet")).names
-            self._con.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
+            self._con.execute(f"CREATE TABLE {table} ({', '.join(quote_identifier(c) for c in columns)})")
             self._con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})",
                                   [tuple(row[c] for c in columns) for row in data])
 
