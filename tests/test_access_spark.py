@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 import access_spark
@@ -19,6 +20,8 @@ WORLDS = int(os.environ.get("DIMNB_SPARK_WORLDS", "100"))
 BATCH = 50
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # a JVM start and 100 worlds: minutes on a busy 2-core machine
 def test_spark_scopes_equal_the_reference_model(spark, tmp_path) -> None:  # noqa: F811
     run_seed = int(os.environ.get("DIMNB_SPARK_SEED", random.randrange(2**32)))
     cases: list[access_spark.Case] = []
