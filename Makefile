@@ -39,7 +39,7 @@ demo: demo-data
 test: install $(SPARK_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install $(SPARK_STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
 	$(BIN)/python bench/ingest.py --quick --system asterisk
 
