@@ -41,7 +41,6 @@ import numbers
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import duckdb
 
