@@ -24,16 +24,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Spark property tests and notebook need pyspark (the [spark] extra) and Java (.ci/run installs it).
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
+
 demo-data: install
 	$(BIN)/dimnb demo setup --data $(DEMO_DATA) --calls $(DEMO_CALLS)
 
 demo: demo-data
 	$(BIN)/dimnb serve --data $(DEMO_DATA) --port $(PORT)
 
-test: install
+test: install $(SPARK_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install $(SPARK_STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
 	$(BIN)/python bench/ingest.py --quick --system asterisk
 

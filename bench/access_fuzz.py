@@ -9,6 +9,13 @@ the first.
     PYTHONPATH=. python bench/access_fuzz.py              # 1,000 worlds (~4 minutes)
     PYTHONPATH=. python bench/access_fuzz.py --quick      # 150 worlds
     PYTHONPATH=. python bench/access_fuzz.py --worlds 5000 --seed 7
+    PYTHONPATH=. python bench/access_fuzz.py --engine spark   # the same worlds through Parquet + Spark local[2]
+
+``--engine spark`` (tests/access_spark.py): each world is exported with
+``dimnb export parquet`` and every user's listing, markers, playable and
+pending recordings come from ``dimnb.spark`` (the scope rendered from the same
+``access.scope_expr``), in batches of worlds per Spark job. ``why`` has no
+Spark form and is not compared there.
 """
 
 from __future__ import annotations
@@ -35,8 +42,13 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, help="number of worlds (overrides --quick)")
     parser.add_argument("--seed", type=int, default=20261120, help="hypothesis seed (same seed, same worlds)")
     parser.add_argument("--show", type=int, default=10, help="print up to this many differences")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="where the scoped queries run (spark: exported Parquet on Spark local[2])")
+    parser.add_argument("--batch", type=int, default=100, help="worlds per Spark job (--engine spark)")
     args = parser.parse_args()
     target = args.worlds or (150 if args.quick else 1000)
+    if args.engine == "spark":
+        return spark_main(args, target)
 
     counts = {"worlds": 0, "mismatches": 0, "worlds_with_mismatches": 0, "calls": 0, "recordings": 0, "users": 0}
     shown: list[str] = []
@@ -72,6 +84,61 @@ def main() -> None:
     print(f"{counts['worlds']} worlds ({counts['users']} users, {counts['calls']} calls, "
           f"{counts['recordings']} recordings) in {elapsed:.0f} s, seed {args.seed}; "
           f"worlds with differences: {counts['worlds_with_mismatches']}")
+    if counts["worlds"] < target:
+        print(f"warning: hypothesis produced only {counts['worlds']} of {target} worlds")
+    print(f"mismatches: {counts['mismatches']} (target == 0)")
+
+
+def spark_main(args: argparse.Namespace, target: int) -> None:
+    import access_spark  # tests/access_spark.py
+    from dimnb.spark import local_session
+
+    work = Path(tempfile.mkdtemp(prefix="dimnb-access-fuzz-spark-"))
+    counts = {"worlds": 0, "mismatches": 0, "calls": 0, "recordings": 0, "users": 0}
+    shown: list[str] = []
+    started = time.perf_counter()
+    session = local_session("dimnb-access-fuzz", config=access_spark.SMALL_DATA_CONFIG)
+    session.sparkContext.setLogLevel("ERROR")
+    spark_start = time.perf_counter() - started
+    bar = tqdm(total=target, desc="worlds", unit="world", file=sys.stderr)
+    batch: list = []
+
+    def run_batch() -> None:
+        diffs = access_spark.differences(session, batch, work)
+        counts["mismatches"] += len(diffs)
+        shown.extend(diffs[: max(0, args.show - len(shown))])
+        for case in batch:
+            shutil.rmtree(work / f"world-{case.number}", ignore_errors=True)
+        batch.clear()
+
+    @seed(args.seed)
+    @settings(max_examples=target, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(world=access_worlds.worlds())
+    def one(world) -> None:
+        batch.append(access_spark.prepare(counts["worlds"], world, work))
+        counts["worlds"] += 1
+        counts["calls"] += len(world.calls)
+        counts["recordings"] += sum(len(c.recordings) for c in world.calls)
+        counts["users"] += len(world.directory.users)
+        if len(batch) >= args.batch:
+            run_batch()
+        bar.update(1)
+
+    try:
+        one()
+        if batch:
+            run_batch()
+    finally:
+        bar.close()
+        session.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    for line in shown:
+        print(line)
+    print(f"engine spark (local[2], session start {spark_start:.0f} s): {counts['worlds']} worlds "
+          f"({counts['users']} users, {counts['calls']} calls, {counts['recordings']} recordings) "
+          f"in {elapsed:.0f} s, seed {args.seed}")
     if counts["worlds"] < target:
         print(f"warning: hypothesis produced only {counts['worlds']} of {target} worlds")
     print(f"mismatches: {counts['mismatches']} (target == 0)")

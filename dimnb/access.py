@@ -25,7 +25,10 @@ Semantics (docs/access.md, "Who sees and hears what"):
   every decision (``load_actor``), never cached in a cookie, widget or kernel.
 - What a user may not see behaves exactly like what does not exist.
 
-``scope_sql`` gives the condition every listing query embeds;
+``scope_expr`` / ``recording_expr`` are the one definition of which calls and
+recordings an action is allowed on, as an expression tree (dimnb.access_expr)
+rendered to DuckDB SQL here and to Spark by dimnb.spark, so the two cannot
+drift. ``scope_sql`` gives the condition every listing query embeds;
 ``recording_condition``, ``can_play``, ``could_play_once_archived`` and ``why``
 evaluate that same condition on one recording or call (``why`` then explains
 it). tests/access_reference.py is a plain-Python model of these rules, and
@@ -38,14 +41,14 @@ import numbers
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import duckdb
 
 from dimnb import model
+from dimnb.access_expr import ALWAYS, CALLS, NEVER, RECORDINGS, Expr, ListHas, OneOf, Or, to_duckdb
 from dimnb.actions import PLAY_RECORDING, VIEW_AS, VIEW_AUDIT, VIEW_CALLS, Action
 from dimnb.errors import UnknownUser
-from dimnb.sql import FALSE, TRUE, Fragment
+from dimnb.sql import Fragment
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -114,30 +117,26 @@ def _alias(name: str) -> str:
     return name
 
 
-def _scope_fragment(actor: Actor, scope: str, calls: str) -> Fragment:
-    """The calls (table alias ``calls``) that one scope admits, for this actor, right now.
+def _scope_tree(actor: Actor, scope: str) -> Expr:
+    """The calls that one scope admits, for this actor, right now.
 
-    Filters on the per-call arrays ``participant_logins`` and ``group_tags``
+    Tests the per-call arrays ``participant_logins`` and ``group_tags``
     (copies of call_users and call_tags): a plain filter on the calls scan.
-    One ``list_contains`` per group, because it is twice as fast as
-    ``list_has_any`` with a list parameter.
+    One test per group (in DuckDB one ``list_contains`` each, twice as fast as
+    ``list_has_any`` with a list parameter).
     """
     if scope == model.NONE:
-        return FALSE
+        return NEVER
     if scope == model.ALL:
-        return TRUE
+        return ALWAYS
     if scope not in _WIDTH:
         raise ValueError(f"unknown scope {scope!r}")
-    terms = [f"list_contains({calls}.participant_logins, $actor_login)"]
-    params: dict[str, Any] = {"actor_login": actor.login}
+    terms: list[Expr] = [ListHas(CALLS, "participant_logins", "actor_login", actor.login)]
     if scope == model.PRIMARY_GROUP and actor.primary_group is not None:
-        terms.append(f"list_contains({calls}.group_tags, $actor_primary)")
-        params["actor_primary"] = actor.primary_group
+        terms.append(ListHas(CALLS, "group_tags", "actor_primary", actor.primary_group))
     if scope == model.MEMBER_GROUPS:
-        for i, group in enumerate(actor.groups):
-            terms.append(f"list_contains({calls}.group_tags, $actor_group_{i})")
-            params[f"actor_group_{i}"] = group
-    return Fragment("(" + " OR ".join(terms) + ")", params)
+        terms += [ListHas(CALLS, "group_tags", f"actor_group_{i}", group) for i, group in enumerate(actor.groups)]
+    return Or(tuple(terms))
 
 
 def _nested(actor: Actor) -> bool:
@@ -145,28 +144,49 @@ def _nested(actor: Actor) -> bool:
     return actor.primary_group is None or actor.primary_group in actor.groups
 
 
-def scope_sql(actor: Actor, action: Action = VIEW_CALLS, calls: str = "c") -> Fragment:
-    """The condition on the calls table (alias ``calls``) that every query for ``action`` must embed.
-
-    The condition reads the call row (``calls.participant_logins``,
-    ``calls.group_tags``), so a query on other tables joins ``calls``.
+def scope_expr(actor: Actor, action: Action = VIEW_CALLS) -> Expr:
+    """THE definition of the calls ``action`` is allowed on, as an expression tree (dimnb.access_expr).
 
     ``VIEW_CALLS``: the report scope. ``PLAY_RECORDING``: the report scope
-    *and* the playback grant (the recording's state is checked by
-    ``recording_condition``). The scopes are nested, so the intersection is
-    the narrower of the two.
+    *and* the playback grant (the recording's state is added by
+    ``recording_expr``). The scopes are nested, so the intersection is the
+    narrower of the two. ``scope_sql`` renders this tree for DuckDB,
+    ``dimnb.spark`` for Spark.
     """
-    calls = _alias(calls)
     if action is VIEW_CALLS:
-        return _scope_fragment(actor, actor.report_scope, calls)
+        return _scope_tree(actor, actor.report_scope)
     if action is not PLAY_RECORDING:
         raise ValueError(f"{action.name} is not decided by a call scope")
     view, play = actor.report_scope, actor.playback
     if play == model.NONE:
-        return FALSE
+        return NEVER
     if view == play or _nested(actor):
-        return _scope_fragment(actor, min(view, play, key=_WIDTH.index), calls)
-    return _scope_fragment(actor, view, calls) & _scope_fragment(actor, play, calls)
+        return _scope_tree(actor, min(view, play, key=_WIDTH.index))
+    return _scope_tree(actor, view) & _scope_tree(actor, play)
+
+
+def recording_expr(actor: Actor, *, pending: bool = False, only_pending: bool = False) -> Expr:
+    """The recordings the actor may play (their call's scope and their state), as an expression tree.
+
+    With ``pending``, also those still waiting for the archive job that the
+    actor could play once archived; with ``only_pending``, only those. A
+    missing recording is never included.
+    """
+    if only_pending:
+        states: tuple[str, ...] = ("pending_archive",)
+    else:
+        states = ("available", "pending_archive") if pending else ("available",)
+    return OneOf(RECORDINGS, "state", states) & scope_expr(actor, PLAY_RECORDING)
+
+
+def scope_sql(actor: Actor, action: Action = VIEW_CALLS, calls: str = "c") -> Fragment:
+    """The condition on the calls table (alias ``calls``) that every query for ``action`` must embed.
+
+    ``scope_expr`` rendered for DuckDB. The condition reads the call row
+    (``calls.participant_logins``, ``calls.group_tags``), so a query on other
+    tables joins ``calls``.
+    """
+    return to_duckdb(scope_expr(actor, action), {CALLS: _alias(calls)})
 
 
 def recording_condition(actor: Actor, *, recordings: str = "r", calls: str = "c", pending: bool = False) -> Fragment:
@@ -176,8 +196,8 @@ def recording_condition(actor: Actor, *, recordings: str = "r", calls: str = "c"
     actor could play once archived (for "available after the next archive
     run"). A missing recording is never included.
     """
-    states = "('available', 'pending_archive')" if pending else "('available')"
-    return Fragment(f"{_alias(recordings)}.state IN {states}") & scope_sql(actor, PLAY_RECORDING, calls)
+    return to_duckdb(recording_expr(actor, pending=pending),
+                     {RECORDINGS: _alias(recordings), CALLS: _alias(calls)})
 
 
 def allowed(actor: Actor, action: Action) -> bool:
@@ -374,5 +394,5 @@ def could_play_once_archived(calls: CallStore, actor: Actor, recording_id: int) 
     rec = _as_id(recording_id)
     if rec is None:
         return False
-    condition = Fragment("r.state = 'pending_archive'") & scope_sql(actor, PLAY_RECORDING)
+    condition = to_duckdb(recording_expr(actor, only_pending=True), {RECORDINGS: "r", CALLS: "c"})
     return _recording_row(calls.cursor(), actor, rec, condition) is not None

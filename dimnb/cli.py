@@ -219,6 +219,7 @@ from dimnb.commands.archive import archive  # noqa: E402
 from dimnb.commands.audit import audit  # noqa: E402
 from dimnb.commands.calls import calls  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
+from dimnb.commands.export import export  # noqa: E402
 from dimnb.commands.filters import filters  # noqa: E402
 from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
 from dimnb.commands.serve import serve  # noqa: E402
@@ -228,6 +229,7 @@ for _command in (archive, audit, demo, serve, session):
     main.add_command(_command)
 main.add_command(calls)
 main.add_command(filters)
+main.add_command(export)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)
 
