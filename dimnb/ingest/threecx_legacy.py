@@ -127,7 +127,10 @@ PARTY_TYPES = {
 
 def _declared(x: str) -> str:
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in PARTY_TYPES.items())
-    return f"CASE lower(trim({x})) {cases} END"
+    # The usual spellings first, compared as they are: lower/trim and the long CASE cost a 1M-row load ~10%.
+    return (f"CASE WHEN {x} = 'Extension' OR {x} = 'Internal' THEN 'extension' "
+            f"WHEN {x} = 'Line' OR {x} = 'External' THEN 'external' "
+            f"ELSE CASE lower(trim({x})) {cases} END END")
 
 
 def _by_text(x: str) -> str:
