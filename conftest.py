@@ -29,6 +29,7 @@ def _is_notebook(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not any(_is_notebook(item) for item in items):
         return
+    _skip_spark_where_it_cannot_run(items)
     os.environ.setdefault("DIMNB_NOW", FIXED_NOW)
     if os.environ.get("DIMNB_DATA"):
         return
@@ -60,7 +61,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_made.pop(), ignore_errors=True)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _skip_spark_where_it_cannot_run(items: list[pytest.Item]) -> None:
     """notebooks/spark.ipynb needs Java and pyspark: skipped with the reason where they are truly absent, never in CI."""
     spark_items = [item for item in items if Path(str(item.fspath)).name == "spark.ipynb"]
     if not spark_items:

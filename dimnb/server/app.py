@@ -177,6 +177,8 @@ class DimnbVoila(Voila):
             self.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
 
     def listen(self) -> None:
+        # Runs once the kernel manager exists and just before the event loop starts (Voilà's start()).
+        IOLoop.current().add_callback(self.kernel_manager.start_reclaiming)
         if self.dimnb_behind_proxy:
             # Voilà's listen() calls app.listen(port, ip) itself; xheaders makes tornado take the scheme and the
             # client address from the proxy's X-Forwarded-Proto / X-Real-Ip / X-Forwarded-For. Only behind a
@@ -199,10 +201,6 @@ class DimnbVoila(Voila):
         kept = [h for h in super().init_handlers() if not (len(h) > 1 and h[1] in _DROPPED)]
         return ours + kept + [(url_path_join(base, r"/(.*)"), NotFoundHandler)]
 
-    def listen(self) -> None:
-        # Runs once the kernel manager exists and just before the event loop starts (Voilà's start()).
-        IOLoop.current().add_callback(self.kernel_manager.start_reclaiming)
-        super().listen()
 
 def serve(*, data_dir: str, port: int, ip: str = "127.0.0.1", notebooks_dir: Path | None = None,
           base_url: str = "/", behind_proxy: bool = False, limits: KernelLimits | None = None) -> None:
