@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dimnb.errors import DimnbError
-from dimnb.fsutil import fsync_path, unlink_quietly
+from dimnb.fsutil import fsync_path, replaced_atomically, unlink_quietly
 from dimnb.store.callstore import generation_number
 from dimnb.store.stores import Stores
 
@@ -136,37 +134,19 @@ def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
 def _write_atomically(target: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
     """Write a Parquet file beside ``target`` under a hidden name, flush it, rename it over ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     rows = 0
-    try:
-        with open(temp, "wb") as sink:
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
-                for batch in batches:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, target)
-        fsync_path(target.parent)
-    except BaseException:
-        unlink_quietly(temp)
-        raise
+    with replaced_atomically(target) as sink:
+        with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += batch.num_rows
     return rows
 
 
 def _write_json_atomically(target: Path, data: dict[str, Any]) -> None:
-    temp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-    try:
-        with open(temp, "w") as sink:
-            json.dump(data, sink, indent=1, sort_keys=True)
-            sink.write("\n")
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, target)
-        fsync_path(target.parent)
-    except BaseException:
-        unlink_quietly(temp)
-        raise
+    with replaced_atomically(target, "w") as sink:
+        json.dump(data, sink, indent=1, sort_keys=True)
+        sink.write("\n")
 
 
 def read_manifest(out: Path) -> dict[str, Any]:
