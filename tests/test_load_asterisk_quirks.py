@@ -8,7 +8,6 @@ since it decides who may list and hear a call.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -18,29 +17,13 @@ import pytest
 
 from dimnb import access
 from dimnb.actions import VIEW_CALLS
-from dimnb.directory import import_directory
 from dimnb.errors import InvalidInput
 from dimnb.ingest.asterisk import load_asterisk
-from dimnb.ingest.loader import sync_directory
 from dimnb.store.stores import Stores
+from directory_fixtures import give_extensions
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "asterisk"
-
-
-def give_extensions(stores: Stores, tmp_path: Path, extensions: dict[str, str]) -> None:
-    """A directory of one user per extension (login -> extension), synced into the call store."""
-    directory = {
-        "groups": [{"name": "Staff"}],
-        "users": [{"login": login, "name": login.title(), "report_scope": "own", "playback": "own",
-                   "extensions": [{"extension": ext}], "groups": [{"group": "Staff", "primary": True}]}
-                  for login, ext in extensions.items()],
-    }
-    path = tmp_path / "directory.json"
-    path.write_text(json.dumps(directory))
-    import_directory(stores.state, path)
-    with stores.calls.write() as con:
-        sync_directory(con, stores)
 
 
 def participants(stores: Stores, call_id: int) -> set[tuple[str | None, str | None]]:

@@ -7,7 +7,6 @@ The fixtures under tests/fixtures/freeswitch/ were written for these tests
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,30 +15,15 @@ import pytest
 
 from dimnb import access
 from dimnb.actions import VIEW_CALLS
-from dimnb.directory import import_directory
 from dimnb.errors import InvalidInput
 from dimnb.ingest import freeswitch
 from dimnb.ingest.freeswitch import load_freeswitch
-from dimnb.ingest.loader import sync_directory
 from dimnb.store.stores import Stores
+from directory_fixtures import give_extensions
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "freeswitch"
 EXPECTED_DIRECTIONS = [("30150101", "internal"), ("5550131", "inbound"), ("30150102", "outbound"), ("101", "internal")]
-
-
-def write_directory(stores: Stores, tmp_path: Path, extensions: dict[str, str]) -> None:
-    directory = {
-        "groups": [{"name": "Staff"}],
-        "users": [{"login": login, "name": login.title(), "report_scope": "own", "playback": "own",
-                   "extensions": [{"extension": ext}], "groups": [{"group": "Staff", "primary": True}]}
-                  for login, ext in extensions.items()],
-    }
-    path = tmp_path / "directory.json"
-    path.write_text(json.dumps(directory))
-    import_directory(stores.state, path)
-    with stores.calls.write() as con:
-        sync_directory(con, stores)
 
 
 def directions(stores: Stores) -> list[tuple[str, str]]:
@@ -47,7 +31,7 @@ def directions(stores: Stores) -> list[tuple[str, str]]:
 
 
 def test_a_directory_user_is_an_extension_whatever_its_length(stores: Stores, tmp_path: Path) -> None:
-    write_directory(stores, tmp_path, {"kim": "30150101", "lea": "30150102", "ann": "101"})
+    give_extensions(stores, tmp_path, {"kim": "30150101", "lea": "30150102", "ann": "101"})
     summary = load_freeswitch(stores, [FIXTURES / "long-extensions.csv"], timezone="UTC")
     assert directions(stores) == EXPECTED_DIRECTIONS
     assert any("extensions decided by the directory: 3 numbers; by their form (up to 6 digits, or a name): 0" in n for n in summary.notes), summary.notes
@@ -76,7 +60,7 @@ def test_bad_extension_patterns_are_refused() -> None:
 
 def test_the_a_leg_caller_takes_part_in_a_bridged_call(stores: Stores, tmp_path: Path) -> None:
     load_freeswitch(stores, [FIXTURES / "chained-a-leg.csv"], timezone="UTC")
-    write_directory(stores, tmp_path, {"kilo": "1001", "mia": "1002"})
+    give_extensions(stores, tmp_path, {"kilo": "1001", "mia": "1002"})
     call_id = stores.calls.query("SELECT call_id FROM calls")[0][0]
     assert set(stores.calls.query("SELECT DISTINCT number, login FROM participants WHERE call_id = $c",
                                   {"c": call_id})) == {("1001", "kilo"), ("1002", "mia")}
