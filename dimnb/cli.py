@@ -221,6 +221,7 @@ from dimnb.commands.calls import calls  # noqa: E402
 from dimnb.commands.demo import demo  # noqa: E402
 from dimnb.commands.export import export  # noqa: E402
 from dimnb.commands.filters import filters  # noqa: E402
+from dimnb.commands.listen import listen  # noqa: E402
 from dimnb.commands.pbx import asterisk_command, freeswitch_command  # noqa: E402
 from dimnb.commands.serve import serve  # noqa: E402
 from dimnb.commands.session import session  # noqa: E402
@@ -230,6 +231,7 @@ for _command in (archive, audit, demo, serve, session):
 main.add_command(calls)
 main.add_command(filters)
 main.add_command(export)
+main.add_command(listen)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)
 
