@@ -7,7 +7,7 @@ us (*active socket*: 3CX is the client) or as a TCP server we connect to
 (``dimnb.ingest.feed_spool``) and flushed to disk before anything else
 happens to it. Every ``batch_seconds`` (or ``batch_lines`` lines) the open
 segment is closed and the closed segments are loaded by the 3CX loader
-(``load_3cx``), exactly as ``dimnb load 3cx`` loads a file: no second parser,
+(``ThreeCX.stage`` through ``loader.run_units``), exactly as ``dimnb load 3cx`` loads a file: no second parser,
 the same quarantine for malformed rows, the same idempotence (a segment, or a
 call, loaded before adds nothing). So a kill at any moment loses no spooled
 line and loads none twice; docs/live-feed.md says what TCP itself can lose.
@@ -35,12 +35,16 @@ import duckdb
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.ingest import threecx_legacy
 from dimnb.ingest.feed_spool import Spool
+from dimnb.ingest.loader import Unit, run_units
+from dimnb.ingest.threecx import ThreeCX
 from dimnb.store.stores import Stores
 
 log = logging.getLogger("dimnb.listen")
 
 # A "line" longer than this without a line end is spooled as it is (the loader quarantines it).
 MAX_LINE_BYTES = 1 << 20
+# How the call store's list of loaded files names a spool segment's load.
+FEED_KIND = "3cx-feed"
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -273,6 +277,7 @@ class BatchLoader:
         self._loaded: set[Path] = set()  # loaded by this process (the mark may be held back by a failure)
         self._retry_at = 0.0
         self._failures = 0
+        self._threecx = ThreeCX(columns=options.columns, recordings=options.recordings, queues=options.queues)
 
     def due(self) -> bool:
         if self.spool.open_lines >= self.options.batch_lines:
@@ -285,15 +290,15 @@ class BatchLoader:
 
     def load_pending(self) -> None:
         """Load every closed segment not loaded yet; record the ones before the first failure as loaded."""
-        from dimnb.ingest.threecx import load_3cx
-
         segments = [s for s in self.spool.unloaded() if s not in self._loaded]
         if not segments:
             return
         started = time.monotonic()
+        # One unit for all of them: one transaction (a load's fixed cost is most of a small batch's), and
+        # every segment is still recorded as a file loaded (by its content hash), as `dimnb load` records it.
+        unit = Unit(FEED_KIND, segments, self.options.columns, skip=1)
         try:
-            summary = load_3cx(self.stores, segments, columns=self.options.columns, queues=self.options.queues,
-                               recordings=self.options.recordings, progress=False)
+            summary = run_units(self.stores, ThreeCX.name, [unit], self._threecx.stage)
         except (DimnbError, duckdb.Error, OSError) as exc:
             self._failed(f"{len(segments)} segment(s) not loaded: {exc}")
             return
