@@ -350,15 +350,20 @@ def listen(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Receive, spool and load until SIGTERM/SIGINT (or ``stop``); then load what was spooled and return."""
+    if passive is None and port is None:
+        raise InvalidInput("give --port (3CX connects to it) or --passive HOST:PORT", field="port")
     spool = Spool(spool_dir or spool_directory(stores), header_line(options.columns))
     stop = stop or threading.Event()
     receiver: ActiveReceiver | PassiveReceiver
-    if passive is not None:
-        receiver = PassiveReceiver(spool, *passive, ack=options.ack)
-    else:
-        if port is None:
-            raise InvalidInput("give --port (3CX connects to it) or --passive HOST:PORT", field="port")
-        receiver = ActiveReceiver(spool, ip, port, ack=options.ack, peers=peers or Peers())
+    try:
+        if passive is not None:
+            receiver = PassiveReceiver(spool, *passive, ack=options.ack)
+        else:
+            assert port is not None
+            receiver = ActiveReceiver(spool, ip, port, ack=options.ack, peers=peers or Peers())
+    except BaseException:
+        spool.close()
+        raise
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
