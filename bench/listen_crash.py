@@ -7,8 +7,11 @@ over TCP to a real listener (``python -m dimnb listen 3cx --ack``, loading
 every fraction of a second so kills land in loads too). Some lines go out in
 two writes, so that kills also cut lines in half. The sender resends, on a
 new connection, every line the listener did not acknowledge (a line is
-acknowledged once it is flushed to the spool). The listener is SIGKILLed at a
-random moment, restarted on the same port, again and again. Then the sender
+acknowledged once it is flushed to the spool). The listener is SIGKILLed,
+restarted on the same port, again and again: every other kill at a random
+moment of its run (on a busy machine mostly during its first load, which
+loads what the killed runs left), the others a random moment after the run
+loaded its first batch (while it receives, closes a segment or loads again). Then the sender
 stops taking new calls, waits until every line it sent is acknowledged, and
 the listener is stopped with SIGTERM (which loads what it spooled).
 
@@ -196,6 +199,14 @@ def batches_loaded(log: Path) -> int:
                 if "(generation" in line})
 
 
+def _wait_until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the listener loaded nothing within {timeout} s")
+        time.sleep(0.02)
+
+
 def kill(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -262,7 +273,11 @@ def campaign(world: World, kills: int, rng: random.Random, *, rate: float = 150,
                               env=_env(), stdout=subprocess.PIPE, text=True)
     try:
         while result.kills < kills:
-            time.sleep(rng.uniform(0.0, max_alive))
+            if result.kills % 2:  # at a random moment of the run: on a busy machine mostly its first load
+                time.sleep(rng.uniform(0.0, max_alive))
+            else:  # once it has loaded a batch: while it receives, closes a segment or loads the next
+                _wait_until(lambda: batches_loaded(world.logs[-1]) > 0, timeout=120)
+                time.sleep(rng.uniform(0.0, 1.0))
             kill(listener)
             result.kills += 1
             batches = batches_loaded(world.logs[-1])
@@ -289,13 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--rate", type=float, default=150, help="calls a second the sender offers")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="8 kills (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="6 kills (under a minute)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--send", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.send:
         return sender_main(args.send, args.rate, args.seed)
-    kills = 8 if args.quick else args.kills
+    kills = 6 if args.quick else args.kills
     base = args.keep or Path(tempfile.mkdtemp(prefix="dimnb-listen-crash-"))
     base.mkdir(parents=True, exist_ok=True)
     try:

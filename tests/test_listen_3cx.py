@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import ROOT
 from directory_fixtures import give_extensions
@@ -116,45 +117,45 @@ def test_a_malformed_line_is_quarantined_and_the_feed_goes_on(world, listener) -
     assert listener.poll() is None
 
 
-def test_sigterm_loads_what_was_spooled(world, listener) -> None:
-    crash.stop(listener)  # the module's listener: its batches would load the lines below by themselves
-    slow = crash.World(world.base, world.port, batch_seconds=3600, batch_lines=100000, starts=world.starts,
-                       logs=world.logs)
-    proc = crash.start_listener(slow)
-    _send(world.port, crash.call_line(3) + crash.call_line(4), acks=2)
-    assert crash.stop(proc) == 0
-    assert _listed(world.data, "ann", crash.call_id(3)) and _listed(world.data, "ann", crash.call_id(4))
-    assert "stopping: loading what was spooled" in slow.logs[-1].read_text()
-
-
-def test_passive_mode_reads_the_feed_from_3cx(world, listener) -> None:
-    """A tiny server plays 3CX's passive socket: it sends records to whoever connects, then closes."""
-    records = crash.call_line(5) + crash.call_line(6).rstrip(b"\r\n")  # 3CX may end the last without a line end
+def test_passive_mode_reads_3cx_and_sigterm_loads_what_was_spooled(world, listener) -> None:
+    """A tiny server plays 3CX's passive socket: it sends two records to whoever connects (cut across two
+    writes, the second without a line end) and closes. Batches are hours apart: only SIGTERM loads them."""
+    records = crash.call_line(5) + crash.call_line(6).rstrip(b"\r\n")
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
+    answers: list[bytes] = []
+    acknowledged = threading.Event()
 
     def play_3cx() -> None:
         conn, _ = server.accept()
         with conn:
-            conn.sendall(records[:100])
+            conn.sendall(records[:400])
             time.sleep(0.05)
-            conn.sendall(records[100:])
+            conn.sendall(records[400:])
+            conn.shutdown(socket.SHUT_WR)
+            while chunk := conn.recv(100):
+                answers.append(chunk)
+                if b"".join(answers).endswith(b"2\n"):
+                    acknowledged.set()
 
     threading.Thread(target=play_3cx, daemon=True).start()
     log = world.base / "passive.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dimnb", "listen", "3cx", "--data", str(world.data), "--passive", f"127.0.0.1:{port}",
-         "--batch-seconds", "0.5"], env=crash._env(), stderr=open(log, "wb"), start_new_session=True)
+         "--batch-seconds", "3600", "--ack",
+         "--spool", str(world.base / "passive-spool")], env=crash._env(), stderr=open(log, "wb"), start_new_session=True)
     try:
-        _wait_for(lambda: _listed(world.data, "ann", crash.call_id(6)), what="the passive feed's calls")
-        assert _listed(world.data, "ann", crash.call_id(5))
+        assert acknowledged.wait(60), log.read_text()
+        assert not _listed(world.data, "ann", crash.call_id(5))
         assert crash.stop(proc) == 0
     finally:
         server.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert f"connected to 3CX at 127.0.0.1:{port}" in log.read_text()
+    assert _listed(world.data, "ann", crash.call_id(5)) and _listed(world.data, "ann", crash.call_id(6))
+    text = log.read_text()
+    assert f"connected to 3CX at 127.0.0.1:{port}" in text and "stopping: loading what was spooled" in text
 
 
 # ---------------------------------------------------------------------------------------------- crashes
@@ -162,7 +163,7 @@ def test_passive_mode_reads_the_feed_from_3cx(world, listener) -> None:
 
 def test_killed_at_random_moments_every_acknowledged_call_is_loaded_once(tmp_path: Path) -> None:
     world = crash.make_world(tmp_path)
-    result = crash.campaign(world, 3, random.Random(7), rate=100, seed=7, max_alive=1.5)
+    result = crash.campaign(world, 2, random.Random(7), rate=100, seed=7, max_alive=1.5)
     outcome = result.outcome
     assert outcome is not None and outcome.acked > 0
     assert (outcome.lost, outcome.duplicated, outcome.unexpected, outcome.quarantined) == (0, 0, 0, 0)
@@ -220,6 +221,14 @@ def test_only_allowed_peers_may_send(tmp_path: Path) -> None:
         spool.close()
     assert threecx_feed.Peers.parse(["127.0.0.1"]).permits("127.0.0.1")
     assert threecx_feed.parse_endpoint("[::1]:5000") == ("::1", 5000)
+
+
+def test_the_command_wants_a_port_or_a_3cx_to_connect_to(world) -> None:
+    for args in ([], ["--port", "5000", "--passive", "192.0.2.10:5000"]):
+        result = CliRunner().invoke(main, ["listen", "3cx", "--data", str(world.data), *args])
+        assert result.exit_code == 2 and "give either --port" in result.output
+    result = CliRunner().invoke(main, ["listen", "3cx", "--data", str(world.data), "--passive", "192.0.2.10"])
+    assert result.exit_code == 1 and "expected HOST:PORT" in result.output
 
 
 # ---------------------------------------------------------------------------------------------- deployment

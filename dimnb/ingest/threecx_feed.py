@@ -117,19 +117,24 @@ def pump(sock: socket.socket, spool: Spool, peer: str, *, ack: bool, stopping: t
             if tail is not None:  # 3CX may end a connection's last record without a line end
                 spool.append([tail])
                 spooled += 1
+                _acknowledge(sock, spooled, ack)
             break
         lines = splitter.feed(data)
         if lines:
             spool.append(lines)
             spooled += len(lines)
-            if ack:
-                try:
-                    sock.sendall(f"{spooled}\n".encode())
-                except OSError:
-                    pass  # the lines are spooled; the sender will learn at its next read
+            _acknowledge(sock, spooled, ack)
     if stopping.is_set() and splitter.pending:
         log.warning("%s: stopping%s", peer, _dropped(splitter))
     return spooled
+
+
+def _acknowledge(sock: socket.socket, spooled: int, ack: bool) -> None:
+    if ack:
+        try:
+            sock.sendall(f"{spooled}\n".encode())
+        except OSError:
+            pass  # the lines are spooled; the sender learns at its next read that the connection broke
 
 
 def _dropped(splitter: LineSplitter) -> str:
