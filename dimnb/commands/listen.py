@@ -26,8 +26,8 @@ def listen() -> None:
 @click.option("--allow", multiple=True, metavar="ADDRESS",
               help="Accept connections only from this address or network (repeat for more). Default: any.")
 @click.option("--batch-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Load what arrived at most this long ago (a call is in the Call List this long after "
-                   "its record, plus the load).")
+              help="Load at most this often: a call is in the Call List at most this long after its record, "
+                   "plus the load (at once after a quiet spell).")
 @click.option("--batch-lines", type=click.IntRange(min=1), default=500, show_default=True,
               help="Load at once when this many lines are waiting.")
 @click.option("--columns", help="The feed's field order as set in 3CX, field names comma-separated "

@@ -24,7 +24,6 @@ import fcntl
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 from dimnb.errors import DimnbError
@@ -60,7 +59,6 @@ class Spool:
         self._fd: int | None = None
         self._number = 0
         self.open_lines = 0
-        self.opened_at: float | None = None  # monotonic time of the open segment's first line
         self._recover()
 
     # ------------------------------------------------------------------ state on disk
@@ -107,7 +105,7 @@ class Spool:
         os.write(fd, self.header.encode())
         os.fsync(fd)
         fsync_path(self.directory)
-        self._fd, self.open_lines, self.opened_at = fd, 0, None
+        self._fd, self.open_lines = fd, 0
 
     # ------------------------------------------------------------------ writing
     def append(self, lines: list[bytes]) -> None:
@@ -122,8 +120,6 @@ class Spool:
                 written = os.write(self._fd, view)
                 view = view[written:]
             os.fsync(self._fd)
-            if self.open_lines == 0:
-                self.opened_at = time.monotonic()
             self.open_lines += len(lines)
 
     def rotate(self) -> Path | None:

@@ -5,7 +5,8 @@ field order set in its admin console, either as a TCP client that connects to
 us (*active socket*: 3CX is the client) or as a TCP server we connect to
 (*passive socket*). Every line is appended to the spool
 (``dimnb.ingest.feed_spool``) and flushed to disk before anything else
-happens to it. Every ``batch_seconds`` (or ``batch_lines`` lines) the open
+happens to it. When lines are waiting and the last load began
+``batch_seconds`` ago (or ``batch_lines`` lines are waiting) the open
 segment is closed and the closed segments are loaded by the 3CX loader
 (``ThreeCX.stage`` through ``loader.run_units``), exactly as ``dimnb load 3cx`` loads a file: no second parser,
 the same quarantine for malformed rows, the same idempotence (a segment, or a
@@ -282,13 +283,19 @@ class BatchLoader:
         self._loaded: set[Path] = set()  # loaded by this process (the mark may be held back by a failure)
         self._retry_at = 0.0
         self._failures = 0
+        self._last_load = time.monotonic()  # starting counts as a load: a restart loop cannot load non-stop
         self._threecx = ThreeCX(columns=options.columns, recordings=options.recordings, queues=options.queues)
 
     def due(self) -> bool:
-        if self.spool.open_lines >= self.options.batch_lines:
+        """Lines are waiting, and the last load began ``batch_seconds`` ago (or ``batch_lines`` are waiting).
+
+        After a quiet spell a call is loaded at once; under a steady stream the loads are ``batch_seconds``
+        apart, each taking what came meanwhile.
+        """
+        waiting = self.spool.open_lines
+        if waiting >= self.options.batch_lines:
             return True
-        opened = self.spool.opened_at
-        return opened is not None and time.monotonic() - opened >= self.options.batch_seconds
+        return waiting > 0 and time.monotonic() - self._last_load >= self.options.batch_seconds
 
     def retry_due(self) -> bool:
         return bool(self._failures) and time.monotonic() >= self._retry_at
@@ -298,7 +305,7 @@ class BatchLoader:
         segments = [s for s in self.spool.unloaded() if s not in self._loaded]
         if not segments:
             return
-        started = time.monotonic()
+        started = self._last_load = time.monotonic()
         # One unit for all of them: one transaction (a load's fixed cost is most of a small batch's), and
         # every segment is still recorded as a file loaded (by its content hash), as `dimnb load` records it.
         unit = Unit(FEED_KIND, segments, self.options.columns, skip=1)
@@ -374,9 +381,9 @@ def listen(
             signal.signal(signum, lambda *_: stop.set())
     loader = BatchLoader(stores, spool, options)
     receiver.start()
-    log.info("%s 3CX CDR lines %s %s; spool %s; a batch every %g s or %d lines", "reading" if passive else
-             "accepting", "from" if passive else "on", receiver.address, spool.directory, options.batch_seconds,
-             options.batch_lines)
+    log.info("%s 3CX CDR lines %s %s; spool %s; loads at most every %g s (at once at %d lines)",
+             "reading" if passive else "accepting", "from" if passive else "on", receiver.address, spool.directory,
+             options.batch_seconds, options.batch_lines)
     if on_ready:
         on_ready(receiver.address)
     try:
