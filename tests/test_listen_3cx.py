@@ -194,6 +194,34 @@ def test_the_spool_cuts_a_line_a_crash_left_half_written(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.glob("seg-*")) == [closed.name]
 
 
+def test_a_failed_load_keeps_its_segments_for_the_next_try(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    world = crash.make_world(tmp_path)
+    stores = Stores.open(str(world.data))
+    options = threecx_feed.FeedOptions()
+    spool = feed_spool.Spool(tmp_path / "spool", threecx_feed.header_line(options.columns))
+    try:
+        loader = threecx_feed.BatchLoader(stores, spool, options)
+        spool.append([crash.call_line(1)])
+        first = spool.rotate()
+
+        def disk_trouble(con, unit):  # type: ignore[no-untyped-def]
+            raise OSError("No space left on device")
+
+        stage, loader._threecx.stage = loader._threecx.stage, disk_trouble  # type: ignore[method-assign]
+        loader.load_pending()
+        assert spool.unloaded() == [first] and loader.retry_due() is False  # it waits before trying again
+        assert f"not loaded: {first.name} (No space left on device)" in caplog.text
+        loader._threecx.stage = stage  # type: ignore[method-assign]
+        spool.append([crash.call_line(2)])
+        spool.rotate()
+        loader.load_pending()
+        assert spool.unloaded() == []
+        assert stores.calls.query("SELECT count(*) FROM calls")[0][0] == 2
+    finally:
+        spool.close()
+        stores.close()
+
+
 def test_lines_are_split_whole_and_clean() -> None:
     splitter = threecx_feed.LineSplitter()
     assert splitter.feed(b"\xef\xbb\xbfa,b\r\n\r\nc,") == [b"a,b\n"]

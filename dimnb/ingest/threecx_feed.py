@@ -36,7 +36,7 @@ import duckdb
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.ingest import threecx_legacy
 from dimnb.ingest.feed_spool import Spool
-from dimnb.ingest.loader import Unit, run_units
+from dimnb.ingest.loader import FileResult, Unit, run_units
 from dimnb.ingest.threecx import ThreeCX
 from dimnb.store.stores import Stores
 
@@ -315,18 +315,19 @@ class BatchLoader:
             self._failed(f"{len(segments)} segment(s) not loaded: {exc}")
             return
         by_path = {r.path: r for r in summary.results}
-        failed = False
+        failed: list[str] = []
         for segment in segments:
             result = by_path.get(str(segment))
             if result is None or result.status == "failed":
-                self._failed(f"{segment.name}: not loaded: {result.message if result else 'no result'}")
-                failed = True
+                failed.append(f"{segment.name} ({result.message if result else 'no result'})")
                 continue
             self._loaded.add(segment)
             if not failed:
                 self.spool.mark_loaded(segment)
             self._report(segment, result, summary.generation)
-        if not failed:
+        if failed:
+            self._failed(f"not loaded: {', '.join(failed)}")
+        else:
             self._failures = 0
         log.debug("batch of %d segment(s) in %.2f s", len(segments), time.monotonic() - started)
 
@@ -336,7 +337,7 @@ class BatchLoader:
         self._retry_at = time.monotonic() + delay
         log.error("%s (trying again in %.0f s)", message, delay)
 
-    def _report(self, segment: Path, result, generation: int | None) -> None:  # type: ignore[no-untyped-def]
+    def _report(self, segment: Path, result: FileResult, generation: int | None) -> None:
         if result.status == "skipped":
             log.info("%s: already loaded", segment.name)
             return
