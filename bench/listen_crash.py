@@ -304,13 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--rate", type=float, default=150, help="calls a second the sender offers")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="6 kills (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="4 kills (under a minute)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--send", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.send:
         return sender_main(args.send, args.rate, args.seed)
-    kills = 6 if args.quick else args.kills
+    kills = 4 if args.quick else args.kills
     base = args.keep or Path(tempfile.mkdtemp(prefix="dimnb-listen-crash-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
