@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import duckdb
+from tqdm import tqdm
 
 from dimnb import model
 from dimnb.ingest import csvread, staging
@@ -65,31 +66,43 @@ def safe_join(root: Path, relative: str) -> Path | None:
 # ------------------------------------------------------------------------------ v20: explicit links
 
 
+LINK_BATCH = 100_000  # link rows read, checked on disk and staged at a time: memory stays bounded at any size
+
+
 def stage_v20_links(
     con: duckdb.DuckDBPyConnection, file: str, columns: list[str], root: Path, *, progress: bool = False
 ) -> csvread.RawTable:
     raw = csvread.read_csv_raw(con, [file], columns, skip=1)
     participant = "r.cdr_participant_id" if "cdr_participant_id" in columns else "NULL"
-    rows = con.execute(
-        f"""
+    query = f"""
         SELECT nullif(trim(r.cdr_id), ''), {participant}, nullif(trim(r.recording_url), ''), r.filename, {raw.line_sql}
         FROM {csvread.join_files(raw)}
+        WHERE r.rowid - {raw.files_table}.first_rowid >= $first
+          AND r.rowid - {raw.files_table}.first_rowid < $first + $batch
         """
-    ).fetchall()
-    good: list[tuple[dict, Path]] = []
-    bad = []
-    for cdr_id, _participant, url, source_file, line in rows:
-        path = safe_join(root, url) if url else None
-        if not cdr_id or path is None:
-            reason = "no cdr_id" if not cdr_id else f"recording_url {url!r} is not a relative path inside the recordings folder"
-            bad.append((source_file, line, reason, f"{cdr_id},{url}"))
-            continue
-        parsed = parse_name(path.name)
-        good.append(({"segment_source_id": cdr_id, "start_time": parsed.start if parsed else None,
-                      "source_file": source_file, "source_line": line}, path))
-    if bad:
-        con.executemany("INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)", bad)
-    insert_staged(con, probe_rows(good, state=model.PENDING_ARCHIVE, progress=progress, root=root))
+    bar = tqdm(total=raw.rows, desc="recordings", unit="file", disable=not progress or raw.rows < 50, leave=False)
+    # In batches of the file's rows: millions of links as Python objects at once would take
+    # gigabytes outside DuckDB's memory limit.
+    for first in range(0, raw.rows, LINK_BATCH):
+        rows = con.execute(query, {"first": first, "batch": LINK_BATCH}).fetchall()
+        good: list[tuple[dict, Path]] = []
+        bad = []
+        for cdr_id, _participant, url, source_file, line in rows:
+            path = safe_join(root, url) if url else None
+            if not cdr_id or path is None:
+                reason = ("no cdr_id" if not cdr_id
+                          else f"recording_url {url!r} is not a relative path inside the recordings folder")
+                bad.append((source_file, line, reason, f"{cdr_id},{url}"))
+                continue
+            parsed = parse_name(path.name)
+            good.append(({"segment_source_id": cdr_id, "start_time": parsed.start if parsed else None,
+                          "source_file": source_file, "source_line": line}, path))
+        del rows
+        if bad:
+            con.executemany("INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)", bad)
+        insert_staged(con, probe_rows(good, state=model.PENDING_ARCHIVE, progress=False, root=root))
+        bar.update(len(good) + len(bad))
+    bar.close()
     return raw
 
 
