@@ -6,7 +6,10 @@ module is the part every system shares.
 One ``dimnb load`` invocation writes one new call-store generation. Inside
 it each unit (a file, or a batch of one-file-per-call files) is its own
 transaction: a unit that fails is rolled back and reported while the others
-land; if the process dies nothing of the invocation is published. A file
+land; if the process dies nothing of the invocation is published. A unit that
+runs out of memory (``DIMNB_WRITER_MEMORY``) or disk stops the whole load with
+``LoadCannotFinish``: nothing is published, rather than every later row that
+needed it (recording links to its calls, say) being quarantined. A file
 whose exact content was loaded before is skipped.
 """
 
