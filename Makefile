@@ -42,6 +42,7 @@ test: install $(SPARK_STAMP)
 bench: install $(SPARK_STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
 	$(BIN)/python bench/ingest.py --quick --system asterisk
+	$(BIN)/python bench/ingest.py --quick --system 3cx-v20
 
 # The wheel an administrator installs (docs/deploy.md): dist/dimnb-*.whl, dashboards and audit notebook inside.
 wheel: install

@@ -2,8 +2,9 @@
 
     python bench/ingest.py                      # 1,000,000-row 3CX legacy CDR file
     python bench/ingest.py --system asterisk    # 1,000,000-row Asterisk cdr_csv Master.csv (21 columns)
-    python bench/ingest.py --quick              # 200,000 rows (either system)
-    python bench/ingest.py --rows N
+    python bench/ingest.py --system 3cx-v20     # 3CX v20 export of 1,000,000 demo calls (cdroutput + cdrrecordings)
+    python bench/ingest.py --quick              # 200,000 rows (3cx-v20: 50,000 calls), any system
+    python bench/ingest.py --rows 10000000 --repeat 1
 
 The bare read is what a person would type for a file whose layout they
 know: `CREATE TABLE cdr AS SELECT * FROM read_csv(file, columns = <every
@@ -13,12 +14,16 @@ layout recognition, parsing, rows → calls, merge, access tables, publish).
 Both sides run as separate processes on the same file, back to back in each
 run, so the per-run ratio holds on a noisy machine; the median of the runs
 counts. Peak memory is the load process's max RSS.
-Target: load ≤ 2.0× the bare read, peak ≤ 1 GiB.
+For ``3cx-v20`` the file is a folder: the demo generator's export (no audio,
+so every recording link is checked on disk and found missing), read bare as
+its two CSV files. The load's summary must show every row loaded and none
+quarantined, else the bench stops. Target: load ≤ 2.0× the bare read, peak ≤ 1 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -165,22 +170,49 @@ def write_asterisk_csv(path: Path, rows: int, seed: int = 11) -> int:
     return calls
 
 
+def write_v20_export(path: Path, calls: int) -> None:
+    """The demo company's 3CX v20 export of ``calls`` calls (cdroutput.csv, cdrrecordings.csv) in folder ``path``."""
+    from dimnb.demo.generate import generate
+
+    generate(path, calls=calls, audio=False)
+
+
 BARE = """
-import sys, duckdb
-columns = sys.argv[3].split(",")
+import json, sys, duckdb
 con = duckdb.connect(sys.argv[2])
 con.execute("SET enable_progress_bar = false")
-spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-con.execute(f"CREATE TABLE cdr AS SELECT * FROM read_csv($f, columns = {spec}, header = false, auto_detect = false)",
-            {"f": sys.argv[1]})
+rows = 0
+for n, (path, columns, skip) in enumerate(json.loads(sys.argv[1])):
+    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+    con.execute(f"CREATE TABLE t{n} AS SELECT * FROM read_csv($f, columns = {spec}, header = false, skip = $skip, "
+                "auto_detect = false)", {"f": path, "skip": skip})
+    rows += con.execute(f"SELECT count(*) FROM t{n}").fetchone()[0]
 con.execute("CHECKPOINT")
-print(con.execute("SELECT count(*) FROM cdr").fetchone()[0])
+print(rows)
 """
+
+
+def bare_files(system: str, path: Path, columns: tuple[str, ...]) -> list[tuple[str, list[str], int]]:
+    """(file, columns, header lines) for the bare read of what ``write`` wrote at ``path``."""
+    if system != "3cx-v20":
+        return [(str(path), list(columns), 0)]
+    from dimnb.demo.generate import CDR_COLUMNS, RECORDING_COLUMNS
+
+    return [(str(path / "cdroutput.csv"), list(CDR_COLUMNS), 1),
+            (str(path / "cdrrecordings.csv"), list(RECORDING_COLUMNS), 1)]
+
+
+def check_summary(system: str, out: str, rows: int) -> None:
+    """Stop unless the load's summary shows every row (v20: every call) loaded and nothing quarantined."""
+    whole = f"total: {rows} calls loaded" in out if system == "3cx-v20" else f"{rows} rows" in out
+    if not (whole and " 0 quarantined" in out):
+        raise SystemExit(f"the load did not load everything:\n{out}")
 
 # system -> what writes its file, the file's columns (for the bare read), the `dimnb load` arguments after it.
 CASES: dict[str, tuple[Callable[[Path, int], object], tuple[str, ...], list[str]]] = {
     "3cx": (write_legacy_csv, tuple(FIELDS), []),
     "asterisk": (write_asterisk_csv, CDR_CSV_LAYOUTS["cdr_csv-21"], ["--timezone", "UTC"]),
+    "3cx-v20": (write_v20_export, (), []),
 }
 
 
@@ -201,7 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--system", choices=sorted(CASES), default="3cx", help="which loader (default: 3cx)")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="200,000 rows")
+    parser.add_argument("--quick", action="store_true", help="200,000 rows (3cx-v20: 50,000 calls)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the median counts")
     parser.add_argument("--write", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,22 +241,25 @@ def main() -> None:
     if args.write:
         write(Path(args.write), args.rows)
         return
-    rows = 200_000 if args.quick else args.rows
+    rows = (50_000 if args.system == "3cx-v20" else 200_000) if args.quick else args.rows
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="dimnb-bench-ingest-") as tmp:
         work = Path(tmp)
-        csv_path = work / "cdr.csv"
+        csv_path = work / ("export" if args.system == "3cx-v20" else "cdr.csv")
         t0 = time.perf_counter()
         # Generate in a child: Linux carries a parent's peak RSS into children it spawns, which would
         # make the load's peak look as big as the generator's.
         subprocess.run([sys.executable, __file__, "--write", str(csv_path), "--rows", str(rows), "--system", args.system],
                        env=env, check=True)
-        print(f"generated {rows:,} rows ({csv_path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+        files = bare_files(args.system, csv_path, columns)
+        size = sum(Path(f).stat().st_size for f, _c, _s in files)
+        unit = "calls" if args.system == "3cx-v20" else "rows"
+        print(f"generated {rows:,} {unit} ({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
         bare_times, load_times, peaks, ratios, cpu_ratios = [], [], [], [], []
         for attempt in range(args.repeat):
-            seconds, bare_cpu, out = run([sys.executable, "-c", BARE, str(csv_path), str(work / f"bare{attempt}.duckdb"),
-                                          ",".join(columns)], env)
-            assert int(out.strip()) == rows
+            seconds, bare_cpu, out = run([sys.executable, "-c", BARE, json.dumps(files),
+                                          str(work / f"bare{attempt}.duckdb")], env)
+            assert args.system == "3cx-v20" or int(out.strip()) == rows
             bare_times.append(seconds)
             data = work / f"data{attempt}"
             subprocess.run([sys.executable, "-m", "dimnb", "init", "--data", str(data)], env=env, check=True,
@@ -233,11 +268,13 @@ def main() -> None:
             seconds, load_cpu, out = run([sys.executable, "-c",
                                        "import resource, sys; from dimnb.cli import main; "
                                        "sys.argv = ['dimnb'] + sys.argv[1:]\n"
-                                       "try:\n    main()\nexcept SystemExit:\n    pass\n"
-                                       "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
-                                       "load", args.system, str(csv_path), "--data", str(data), "--no-progress",
+                                       "code = 0\ntry:\n    main()\nexcept SystemExit as exc:\n    code = exc.code or 0\n"
+                                       "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+                                       "sys.exit(code)",  # a failed load stops the bench (run() shows why)
+                                       "load", args.system.split("-")[0], str(csv_path), "--data", str(data),
+                                       "--no-progress",
                                        *load_args], env)
-            assert f"{rows} rows" in out and " 0 quarantined" in out, out
+            check_summary(args.system, out, rows)
             peaks.append(int(out.strip().splitlines()[-1].split()[1]) * 1024)
             load_times.append(seconds)
             ratios.append(load_times[-1] / bare_times[-1])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from demo_fixtures import demo_built, demo_playable  # noqa: F401  (fixtures)
-from dimnb import access
+from dimnb import access, reports
 from dimnb.actions import VIEW_CALLS
 from dimnb.filters import Filters
 from dimnb.store.stores import Stores
@@ -103,6 +103,26 @@ def test_sorting_and_paging_from_the_browser(demo_playable: Path) -> None:
     from_browser(table, {"type": "page", "page": 10**6})  # clamped to the last page
     assert table.page == table.pages == -(-total // 20) and len(table.rows) == total - 20 * (table.pages - 1)
     assert table.total == total
+
+
+def test_past_the_cap_the_total_says_more_than_and_paging_goes_on(demo_playable: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    stores = _stores(demo_playable)
+    exact = CallTable(stores, "maria", page_size=20).total
+    actor = access.load_actor(stores.state, "maria")
+    assert reports.count_calls_upto(stores.calls, actor, Filters(), cap=exact) == reports.Total(exact)
+    capped = reports.count_calls_upto(stores.calls, actor, Filters(), cap=exact - 1)
+    assert capped.capped and capped.label == f"more than {exact - 1:,} calls"
+    monkeypatch.setattr(reports, "TOTAL_CAP", 30)
+    table = CallTable(stores, "maria", page_size=20)
+    assert exact > 60 and (table.total, table.total_capped, table.pages) == (30, True, 2)
+    from_browser(table, {"type": "page", "page": 3})  # past the pages the capped count knows of
+    assert table.page == 3 and len(table.rows) == 20 and table.total_capped
+    from_browser(table, {"type": "page", "page": 10**6})  # past the matches: back to the last page counted
+    assert table.rows and table.page == 2
+    monkeypatch.setattr(reports, "TOTAL_CAP", exact)  # up to the cap the count is exact
+    from_browser(table, {"type": "refresh"})
+    assert (table.total, table.total_capped, table.pages) == (exact, False, -(-exact // 20))
 
 
 @pytest.mark.parametrize("content", [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from dimnb.demo.generate import generate
@@ -83,3 +86,17 @@ def test_a_text_table_printed_by_psql_is_refused_with_how_to_export_csv(stores: 
     assert "'|'-separated" in result.message and "psql or DBeaver" in result.message
     assert "\\copy (SELECT * FROM cdroutput) TO 'cdroutput.csv' WITH CSV HEADER" in result.message
     assert "Expected Number of Columns" not in result.message
+
+
+def test_a_load_that_runs_out_of_memory_fails_loudly_and_publishes_nothing(stores: Stores, tmp_path: Path) -> None:
+    pbx, _lines = _export(tmp_path, calls=300)
+    before = stores.calls.current_generation()
+    env = {**os.environ, "DIMNB_WRITER_MEMORY": "4MB"}
+    cli = subprocess.run([sys.executable, "-m", "dimnb", "load", "3cx", str(pbx), "--data", str(stores.data.root),
+                          "--no-progress"], env=env, capture_output=True, text=True)
+    assert cli.returncode != 0
+    assert "ran out of memory" in cli.stderr and "DIMNB_WRITER_MEMORY" in cli.stderr, cli.stderr
+    # Not "every recording quarantined": nothing of the load was published.
+    assert stores.calls.current_generation() == before
+    assert stores.calls.query("SELECT count(*) FROM quarantine") == [(0,)]
+    assert stores.calls.query("SELECT count(*) FROM calls") == [(0,)]

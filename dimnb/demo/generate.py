@@ -12,6 +12,13 @@ Calls are spread over the ``days`` days before ``end`` (exclusive), in business
 hours, Europe/London time. Everything is drawn from one ``numpy`` generator in a
 fixed order and vectorised, so a million calls take seconds, not minutes.
 
+It streams: after drawing every call's start time it generates and writes
+blocks of at most ``BLOCK_CALLS`` calls (whole nights apart, so no call of
+one block overlaps the next and the CSVs stay ordered by start), so memory
+stays bounded (10 million calls in under 2 GiB). A dataset of one block (up
+to ``BLOCK_CALLS`` calls) is byte for byte what the generator wrote before
+it streamed.
+
 Chaining rules the 3CX loader relies on (and the tests check):
 
 - All CDRs of a call share ``call_history_id`` and form one chain: each
@@ -27,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -462,9 +470,10 @@ def _start_times(rng: np.random.Generator, n: int, end: date, days: int) -> np.n
     return np.sort(utc.tz_convert("UTC").tz_localize(None).values.astype("datetime64[us]").astype(np.int64))
 
 
-def _calls(rng: np.random.Generator, n: int, company: Company, parties: Parties, weights: np.ndarray,
-           end: date, days: int) -> tuple[Calls, np.ndarray]:
-    start = _start_times(rng, n, end, days)
+def _calls(rng: np.random.Generator, start: np.ndarray, company: Company, parties: Parties, weights: np.ndarray,
+           *, personas: bool) -> tuple[Calls, np.ndarray]:
+    """The calls starting at ``start`` (sorted); with ``personas``, every persona gets a few calls of its own."""
+    n = len(start)
     kind = rng.choice(4, size=n, p=[0.58, 0.27, 0.12, 0.03]).astype(np.int8)
     u_out = rng.random(n)
     outcome = np.full(n, O_ANSWERED, dtype=np.int8)
@@ -499,7 +508,7 @@ def _calls(rng: np.random.Generator, n: int, company: Company, parties: Parties,
     # Every persona makes a few answered internal calls, so each demo login has calls of its own.
     logins = [x.login for x in company.people]
     internal_rows = np.flatnonzero(internal)
-    for j, login in enumerate(PERSONAS):
+    for j, login in enumerate(PERSONAS if personas else ()):
         u = logins.index(login)
         for row in internal_rows[j :: len(PERSONAS)][:3]:
             if company.active_at(company.people[u], datetime.fromtimestamp(start[row] / US, UTC)):
@@ -682,15 +691,20 @@ class Ids:
     dst_pid: np.ndarray
 
 
-def _ids(chains: Chains, cdrs: Cdrs) -> Ids:
+def _ids(chains: Chains, cdrs: Cdrs, base: int = ID_BASE) -> Ids:
+    """Ids with counters from ``base`` on; the block uses ``id_count`` of them."""
     n_chain, n_cdr = len(chains.start), len(cdrs.start)
     # Disjoint counter ranges keep every id unique across kinds, not just within a column.
-    chain_ids = format_uuids(chains.start, ID_BASE + np.arange(n_chain))
-    cdr_ids = format_uuids(cdrs.start, ID_BASE + n_chain + cdrs.rank)
+    chain_ids = format_uuids(chains.start, base + np.arange(n_chain))
+    cdr_ids = format_uuids(cdrs.start, base + n_chain + cdrs.rank)
     # The source participant stays the same along a chain; each CDR gets a new destination participant.
-    src_pid = format_uuids(chains.start[cdrs.chain], ID_BASE + n_chain + n_cdr + cdrs.chain)
-    dst_pid = format_uuids(cdrs.start, ID_BASE + 2 * n_chain + n_cdr + cdrs.rank)
+    src_pid = format_uuids(chains.start[cdrs.chain], base + n_chain + n_cdr + cdrs.chain)
+    dst_pid = format_uuids(cdrs.start, base + 2 * n_chain + n_cdr + cdrs.rank)
     return Ids(chain_ids, cdr_ids, src_pid, dst_pid)
+
+
+def id_count(chains: Chains, cdrs: Cdrs) -> int:
+    return 2 * len(chains.start) + 2 * len(cdrs.start)
 
 
 def _cdr_table(rows: np.ndarray, cdrs: Cdrs, chains: Chains, ids: Ids, parties: Parties) -> pa.Table:
@@ -753,14 +767,15 @@ def _cdr_table(rows: np.ndarray, cdrs: Cdrs, chains: Chains, ids: Ids, parties: 
     return pa.table({name: columns[name] for name in CDR_COLUMNS})
 
 
-def _write_csv(path: Path, header: Sequence[str], tables: Iterator[pa.Table]) -> None:
+@contextmanager
+def _csv_writer(path: Path, header: Sequence[str]) -> Iterator[pacsv.CSVWriter]:
+    """A CSV file with ``header``, written table by table (all-text columns, no quoting)."""
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     schema = pa.schema([(h, pa.string()) for h in header])
     with open(path, "wb") as f:
         f.write((",".join(header) + "\n").encode())
         with pacsv.CSVWriter(f, schema, write_options=options) as writer:
-            for table in tables:
-                writer.write_table(table)
+            yield writer
 
 
 # ---------------------------------------------------------------------------- recordings
@@ -779,7 +794,7 @@ class Recording:
 
 
 def _recordings(rng: np.random.Generator, calls: Calls, chains: Chains, cdrs: Cdrs, ids: Ids,
-                parties: Parties, people: Sequence[Person]) -> list[Recording]:
+                parties: Parties, people: Sequence[Person], first_number: int = 1) -> list[Recording]:
     calls_of = chains.call[cdrs.chain]
     recorded = calls.recorded[calls_of]
     talk = np.isin(cdrs.role, [R_AGENT, R_TRANSFER, R_OUT, R_INTERNAL]) & (cdrs.answered >= 0) & recorded
@@ -797,7 +812,8 @@ def _recordings(rng: np.random.Generator, calls: Calls, chains: Chains, cdrs: Cd
     missing = np.zeros(len(rows), dtype=bool)
     missing[rng.choice(len(rows), size=int(round(0.03 * len(rows))), replace=False)] = True
     out = []
-    for n, (row, s, e) in enumerate(zip(rows.tolist(), start.tolist(), end.tolist(), strict=True), start=1):
+    for i, (row, s, e) in enumerate(zip(rows.tolist(), start.tolist(), end.tolist(), strict=True)):
+        n = first_number + i  # 3CX's counter in the file name runs on over the whole dataset
         role = int(cdrs.role[row])
         src, dst = int(cdrs.src[row]), int(cdrs.dst[row])
         if role == R_CONFERENCE:
@@ -808,24 +824,21 @@ def _recordings(rng: np.random.Generator, calls: Calls, chains: Chains, cdrs: Cd
             display, a, b = parties.name[src].decode(), parties.phone[src].decode(), parties.phone[dst].decode()
             agent_is_source = role in (R_OUT, R_INTERNAL)
             pid, tag = (ids.src_pid if agent_is_source else ids.dst_pid)[row], min(int(cdrs.pos[row]) + 1, 7)
-        t = stamps[n - 1].decode()
+        t = stamps[i].decode()
         stamp = t[0:4] + t[5:7] + t[8:10] + t[11:13] + t[14:16] + t[17:19]
         url = f"{folder}/[{display}]_{a}-{b}_{stamp}({n}).wav"
         chid = ids.chain[cdrs.chain[row]].decode()
-        out.append(Recording(row, pid.decode(), url, s, e, tag, chid, bool(missing[n - 1])))
+        out.append(Recording(row, pid.decode(), url, s, e, tag, chid, bool(missing[i])))
     return out
 
 
-def _write_audio(root: Path, recordings: Sequence[Recording], progress: bool) -> int:
+def _write_audio(root: Path, recordings: Sequence[Recording]) -> int:
     import soundfile as sf
 
-    todo = [r for r in recordings if not r.missing]
-    if progress:
-        from tqdm.auto import tqdm
-
-        todo = tqdm(todo, desc="demo recordings", unit="file")
     written = 0
-    for r in todo:
+    for r in recordings:
+        if r.missing:
+            continue
         path = root / r.url
         path.parent.mkdir(parents=True, exist_ok=True)
         audio = tonecode.synthesize(tonecode.call_code(r.call_history_id), r.tag, (r.end_us - r.start_us) / US)
@@ -839,8 +852,43 @@ def _write_audio(root: Path, recordings: Sequence[Recording], progress: bool) ->
 # ---------------------------------------------------------------------------- entry point
 
 
+BLOCK_CALLS = 500_000  # calls generated and written at a time (whole days; one busier day is one block)
+NIGHT_US = 4 * 3600 * US  # a gap between two call starts this long is a night: no call flow lasts that long
+CSV_CHUNK = 250_000  # CDR rows formatted at a time
+
+
+def _blocks(start: np.ndarray, limit: int) -> list[slice]:
+    """Cut the sorted call starts into runs of at most ``limit`` calls at night gaps (a single day may exceed it)."""
+    n = len(start)
+    nights = (np.flatnonzero(np.diff(start) > NIGHT_US) + 1).tolist()
+    cuts = [0]
+    previous = 0
+    for boundary in [*nights, n]:
+        if boundary - cuts[-1] > limit and previous > cuts[-1]:
+            cuts.append(previous)
+        previous = boundary
+    cuts.append(n)
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+@dataclass
+class _Tally:
+    """What the manifest counts, added up block by block."""
+
+    call_flows: int = 0
+    cdrs: int = 0
+    recordings: int = 0
+    written: int = 0
+    missing: int = 0
+    calls_with_recordings: int = 0
+    conference_legs: int = 0
+    transfers: int = 0
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    outcomes: np.ndarray = field(default_factory=lambda: np.zeros(len(OUTCOMES), dtype=np.int64))
+
+
 def generate(out_dir: Path, *, calls: int = 500, seed: int = 7, end: date = date(2026, 11, 20), days: int = 30,
-             audio: bool = True, progress: bool = False) -> dict:
+             audio: bool = True, progress: bool = False, block_calls: int = BLOCK_CALLS) -> dict:
     """Write the demo dataset into ``out_dir`` and return its manifest (see the module docstring)."""
     if calls < 1 or days < 1:
         raise ValueError("calls and days must be at least 1")
@@ -850,25 +898,51 @@ def generate(out_dir: Path, *, calls: int = 500, seed: int = 7, end: date = date
     company = _company(end, days)
     parties = _parties(company.people, rng)
     weights = _pool_weights(company)
-    call_table, period = _calls(rng, calls, company, parties, weights, end, days)
-    chains = _chains(rng, call_table, period, weights, parties)
-    cdrs = _cdrs(rng, call_table, chains, parties)
-    ids = _ids(chains, cdrs)
-    recordings = _recordings(rng, call_table, chains, cdrs, ids, parties, company.people)
+    starts = _start_times(rng, calls, end, days)
+    blocks = _blocks(starts, block_calls)
+    tally = _Tally()
+    id_base = ID_BASE
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    chunk = 250_000
-    _write_csv(out_dir / "cdroutput.csv", CDR_COLUMNS,
-               (_cdr_table(cdrs.order[i : i + chunk], cdrs, chains, ids, parties)
-                for i in range(0, len(cdrs.order), chunk)))
-    _write_csv(out_dir / "cdrrecordings.csv", RECORDING_COLUMNS, iter([pa.table({
-        "cdr_id": pa.array([ids.cdr[r.cdr].decode() for r in recordings], pa.string()),
-        "cdr_participant_id": pa.array([r.participant_id for r in recordings], pa.string()),
-        "recording_url": pa.array([r.url for r in recordings], pa.string()),
-    })]))
+        bar = tqdm(total=calls, desc="demo calls", unit="call", unit_scale=True)
+    with (_csv_writer(out_dir / "cdroutput.csv", CDR_COLUMNS) as cdr_csv,
+          _csv_writer(out_dir / "cdrrecordings.csv", RECORDING_COLUMNS) as recording_csv):
+        for number, block in enumerate(blocks):
+            call_table, period = _calls(rng, starts[block], company, parties, weights, personas=number == 0)
+            chains = _chains(rng, call_table, period, weights, parties)
+            cdrs = _cdrs(rng, call_table, chains, parties)
+            ids = _ids(chains, cdrs, id_base)
+            id_base += id_count(chains, cdrs)
+            recordings = _recordings(rng, call_table, chains, cdrs, ids, parties, company.people,
+                                     first_number=tally.recordings + 1)
+            for i in range(0, len(cdrs.order), CSV_CHUNK):
+                cdr_csv.write_table(_cdr_table(cdrs.order[i : i + CSV_CHUNK], cdrs, chains, ids, parties))
+            recording_csv.write_table(pa.table({
+                "cdr_id": pa.array([ids.cdr[r.cdr].decode() for r in recordings], pa.string()),
+                "cdr_participant_id": pa.array([r.participant_id for r in recordings], pa.string()),
+                "recording_url": pa.array([r.url for r in recordings], pa.string()),
+            }))
+            if audio:
+                tally.written += _write_audio(out_dir / "Recordings", recordings)
+            tally.call_flows += len(chains.start)
+            tally.cdrs += len(cdrs.start)
+            tally.recordings += len(recordings)
+            tally.missing += sum(r.missing for r in recordings)
+            tally.calls_with_recordings += len({int(chains.call[cdrs.chain[r.cdr]]) for r in recordings})
+            tally.conference_legs += int((cdrs.role == R_CONFERENCE).sum())
+            tally.transfers += int(call_table.transfers.sum())
+            tally.kinds += np.bincount(call_table.kind, minlength=4)
+            tally.outcomes += np.bincount(call_table.outcome, minlength=len(OUTCOMES))
+            if bar is not None:
+                bar.update(block.stop - block.start)
+            del call_table, period, chains, cdrs, ids, recordings
+    if bar is not None:
+        bar.close()
     (out_dir / "directory.json").write_text(json.dumps(directory_json(company), indent=1) + "\n")
-    written = _write_audio(out_dir / "Recordings", recordings, progress) if audio else 0
 
-    kinds = np.bincount(call_table.kind, minlength=4)
+    kinds = tally.kinds
     manifest = {
         "generator": "dimnb.demo.generate",
         "format": "3cx-v20",
@@ -877,18 +951,18 @@ def generate(out_dir: Path, *, calls: int = 500, seed: int = 7, end: date = date
         "window": {"start": _iso(company.window_start), "end": _iso(company.window_end), "timezone": TIMEZONE},
         "counts": {
             "calls": calls,
-            "call_flows": len(chains.start),
-            "cdrs": len(cdrs.start),
-            "recordings": len(recordings),
-            "recordings_files_written": written,
-            "recordings_files_missing": sum(r.missing for r in recordings),
-            "calls_with_recordings": len({int(chains.call[cdrs.chain[r.cdr]]) for r in recordings}),
+            "call_flows": tally.call_flows,
+            "cdrs": tally.cdrs,
+            "recordings": tally.recordings,
+            "recordings_files_written": tally.written,
+            "recordings_files_missing": tally.missing,
+            "calls_with_recordings": tally.calls_with_recordings,
             "conferences": int(kinds[K_CONFERENCE]),
-            "conference_legs": int((cdrs.role == R_CONFERENCE).sum()),
+            "conference_legs": tally.conference_legs,
             "direction": {"inbound": int(kinds[K_INBOUND]), "outbound": int(kinds[K_OUTBOUND]),
                           "internal": int(kinds[K_INTERNAL]), "conference": int(kinds[K_CONFERENCE])},
-            "outcome": {name: int((call_table.outcome == i).sum()) for i, name in enumerate(OUTCOMES)},
-            "transfers": int(call_table.transfers.sum()),
+            "outcome": {name: int(tally.outcomes[i]) for i, name in enumerate(OUTCOMES)},
+            "transfers": tally.transfers,
             "users": len(company.people),
         },
         "files": {"cdroutput": "cdroutput.csv", "cdrrecordings": "cdrrecordings.csv",

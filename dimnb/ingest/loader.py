@@ -6,12 +6,16 @@ module is the part every system shares.
 One ``dimnb load`` invocation writes one new call-store generation. Inside
 it each unit (a file, or a batch of one-file-per-call files) is its own
 transaction: a unit that fails is rolled back and reported while the others
-land; if the process dies nothing of the invocation is published. A file
+land; if the process dies nothing of the invocation is published. A unit that
+runs out of memory (``DIMNB_WRITER_MEMORY``) or disk stops the whole load with
+``LoadCannotFinish``: nothing is published, rather than every later row that
+needed it (recording links to its calls, say) being quarantined. A file
 whose exact content was loaded before is skipped.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +29,10 @@ from dimnb.audiofiles import sha256_file
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.ingest import staging, tagging
 from dimnb.store.stores import Stores
+
+
+class LoadCannotFinish(DimnbError):
+    """The machine, not the input, stopped a load (memory or disk): nothing of it is published."""
 
 
 @dataclass
@@ -46,6 +54,10 @@ class LoadSummary:
     results: list[FileResult] = field(default_factory=list)
     generation: int | None = None
     notes: list[str] = field(default_factory=list)  # facts the person loading should know (printed first)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
 
     def total(self, attribute: str) -> int:
         return sum(getattr(r, attribute) for r in self.results)
@@ -183,6 +195,26 @@ def sync_directory(con: duckdb.DuckDBPyConnection, stores: Stores) -> bool:
     return False
 
 
+def _resource_problem(exc: BaseException) -> str | None:
+    """What ran out when ``exc`` is the machine's limit rather than a fault of the file, else None."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return "memory"
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in text:
+        return "disk space"
+    return None
+
+
+def _cannot_finish(con: duckdb.DuckDBPyConnection, problem: str, paths: list[Path], exc: BaseException
+                   ) -> LoadCannotFinish:
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    names = ", ".join(str(p) for p in paths)
+    advice = (f"raise DIMNB_WRITER_MEMORY (DuckDB's limit, now {limit}) or load the files in smaller parts"
+              if problem == "memory" else "free disk space in the data directory (DuckDB spills there) and load again")
+    return LoadCannotFinish(f"the load ran out of {problem} while reading {names}: nothing was loaded ({advice}). "
+                            f"DuckDB said: {str(exc).splitlines()[0]}")
+
+
 StageFn = Callable[[duckdb.DuckDBPyConnection, Unit], None]
 
 
@@ -220,6 +252,10 @@ def run_units(stores: Stores, system: str, units: list[Unit], stage: StageFn, *,
                 con.execute("COMMIT")
             except (duckdb.Error, DimnbError, OSError, ValueError) as exc:
                 con.execute("ROLLBACK")
+                problem = _resource_problem(exc)
+                if problem:
+                    # Going on would report every later row (recording links to these calls, say) as bad.
+                    raise _cannot_finish(con, problem, fresh, exc) from exc
                 message = str(exc).splitlines()[0]
                 summary.results.extend(FileResult(str(p), unit.kind, status="failed", message=message) for p in fresh)
     summary.generation = stores.calls.current_generation()

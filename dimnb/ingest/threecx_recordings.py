@@ -16,9 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import duckdb
+from tqdm import tqdm
 
 from dimnb import model
 from dimnb.ingest import csvread, staging
+from dimnb.audiofiles import probe
 from dimnb.ingest.recording_files import AUDIO_SUFFIXES, insert_staged, probe_rows
 
 NAME_RE = re.compile(
@@ -65,32 +67,99 @@ def safe_join(root: Path, relative: str) -> Path | None:
 # ------------------------------------------------------------------------------ v20: explicit links
 
 
+LINK_BATCH = 100_000  # links checked on disk and staged at a time: memory stays bounded at any size
+
+
 def stage_v20_links(
     con: duckdb.DuckDBPyConnection, file: str, columns: list[str], root: Path, *, progress: bool = False
 ) -> csvread.RawTable:
+    """Stage a ``cdrrecordings`` export: each row's file (checked on disk) linked to its CDR.
+
+    The links are read, checked and split into folder and name in SQL; Python only looks at the disk, a
+    batch of files at a time (millions of links as Python objects at once would take gigabytes).
+    """
     raw = csvread.read_csv_raw(con, [file], columns, skip=1)
-    participant = "r.cdr_participant_id" if "cdr_participant_id" in columns else "NULL"
-    rows = con.execute(
+    con.execute(
         f"""
-        SELECT nullif(trim(r.cdr_id), ''), {participant}, nullif(trim(r.recording_url), ''), r.filename, {raw.line_sql}
-        FROM {csvread.join_files(raw)}
+        CREATE OR REPLACE TEMP TABLE _v20_read AS
+        SELECT *, CASE WHEN relpath IS NOT NULL THEN regexp_extract(relpath, '[^/]*$') END AS file_name
+        FROM (
+            SELECT cdr_id, url, source_file, source_line,
+                   CASE WHEN cdr_id IS NULL THEN 'no cdr_id'
+                        WHEN relpath IS NULL THEN 'recording_url ' || coalesce('''' || replace(url, '\\', '\\\\') || '''', 'None')
+                                                  || ' is not a relative path inside the recordings folder'
+                   END AS bad_reason,
+                   relpath
+            FROM (
+                SELECT cdr_id, url, source_file, source_line,
+                       -- safe_join: no absolute path, no drive, no '..'; '.' and empty parts fall away
+                       CASE WHEN text <> '' AND NOT starts_with(text, '/') AND NOT regexp_matches(text, '^[A-Za-z]:')
+                                 AND NOT list_contains(parts, '..') AND len(parts) > 0
+                            THEN array_to_string(parts, '/') END AS relpath
+                FROM (
+                    SELECT nullif(trim(r.cdr_id), '') AS cdr_id, nullif(trim(r.recording_url), '') AS url,
+                           r.filename AS source_file, {raw.line_sql} AS source_line,
+                           trim(replace(coalesce(nullif(trim(r.recording_url), ''), ''), '\\', '/')) AS text,
+                           list_filter(string_split(trim(replace(coalesce(nullif(trim(r.recording_url), ''), ''),
+                                                                 '\\', '/')), '/'), lambda x: x <> '' AND x <> '.') AS parts
+                    FROM {csvread.join_files(raw)}
+                )
+            )
+        )
         """
-    ).fetchall()
-    good: list[tuple[dict, Path]] = []
-    bad = []
-    for cdr_id, _participant, url, source_file, line in rows:
-        path = safe_join(root, url) if url else None
-        if not cdr_id or path is None:
-            reason = "no cdr_id" if not cdr_id else f"recording_url {url!r} is not a relative path inside the recordings folder"
-            bad.append((source_file, line, reason, f"{cdr_id},{url}"))
-            continue
-        parsed = parse_name(path.name)
-        good.append(({"segment_source_id": cdr_id, "start_time": parsed.start if parsed else None,
-                      "source_file": source_file, "source_line": line}, path))
-    if bad:
-        con.executemany("INSERT INTO stg_quarantine VALUES ($1, $2, $3, $4)", bad)
-    insert_staged(con, probe_rows(good, state=model.PENDING_ARCHIVE, progress=progress, root=root))
+    )
+    con.execute("INSERT INTO stg_quarantine SELECT source_file, source_line, bad_reason, "
+                "coalesce(cdr_id, 'None') || ',' || coalesce(url, 'None') FROM _v20_read WHERE bad_reason IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE _v20_links AS SELECT *, row_number() OVER (ORDER BY source_line) AS n "
+                "FROM _v20_read WHERE bad_reason IS NULL")
+    con.execute("DROP TABLE _v20_read")
+    total = int(con.execute("SELECT count(*) FROM _v20_links").fetchone()[0])
+    bar = tqdm(total=total, desc="recordings", unit="file", disable=not progress or total < 50, leave=False)
+    for first in range(0, total, LINK_BATCH):
+        batch = con.execute("SELECT n, relpath FROM _v20_links WHERE n > $first AND n <= $first + $size",
+                            {"first": first, "size": LINK_BATCH}).fetchall()
+        facts = []
+        for n, relpath in batch:
+            path = root / relpath
+            if path.is_file():
+                found = probe(path)
+                facts.append((n, found.duration_seconds, found.size_bytes, found.sha256, model.PENDING_ARCHIVE))
+            else:
+                facts.append((n, None, None, None, model.MISSING))
+        _insert_links(con, root, facts)
+        bar.update(len(batch))
+    bar.close()
+    con.execute("DROP TABLE _v20_links")
     return raw
+
+
+def _insert_links(con: duckdb.DuckDBPyConnection, root: Path, facts: list[tuple]) -> None:
+    """Stage the links whose files' facts are ``facts`` (link number n, duration, size, checksum, state)."""
+    if not facts:
+        return
+    import pyarrow as pa
+
+    names = ["n", "duration_seconds", "size_bytes", "checksum", "state"]
+    types = (pa.int64(), pa.float64(), pa.int64(), pa.string(), pa.string())
+    table = pa.table({name: pa.array([f[i] for f in facts], type=t)
+                      for i, (name, t) in enumerate(zip(names, types, strict=True))})
+    con.register("_v20_facts", table)
+    try:
+        con.execute(
+            """
+            INSERT INTO stg_recordings BY NAME
+            SELECT l.cdr_id AS segment_source_id, $root || '/' || l.relpath AS source_path, l.file_name,
+                   nullif(lower(regexp_extract(l.file_name, '.[.]([^.]*)$', 1)), '') AS format,
+                   try_strptime(regexp_extract(l.file_name, $name_re, 4), '%Y%m%d%H%M%S')::TIMESTAMP AT TIME ZONE 'UTC'
+                       AS start_time,
+                   f.duration_seconds, f.size_bytes, f.checksum, f.state,
+                   l.source_file, l.source_line, l.relpath AS source_relpath
+            FROM _v20_facts f JOIN _v20_links l USING (n)
+            """,
+            {"root": str(root).rstrip("/") if str(root) != "/" else "", "name_re": "(?i)" + NAME_RE.pattern},
+        )
+    finally:
+        con.unregister("_v20_facts")
 
 
 # ------------------------------------------------------------------------------ legacy: match by name

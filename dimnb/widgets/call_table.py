@@ -16,7 +16,9 @@ checks the scope again).
 
 While a query runs, ``loading`` is True (the table shows a progress bar); the
 rows are sent first and the total follows (``counting`` is True meanwhile),
-because counting every match costs more than finding the first page.
+because counting every match costs more than finding the first page. The
+total is counted up to ``reports.TOTAL_CAP``: past it the table says "more
+than 10,000 calls" (``total_capped``) and pages on without a last page.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class CallTable(anywidget.AnyWidget):
     columns = traitlets.List([]).tag(sync=True)
     rows = traitlets.List([]).tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
+    total_capped = traitlets.Bool(False).tag(sync=True)  # more than ``total`` calls match
     page = traitlets.Int(1).tag(sync=True)
     pages = traitlets.Int(1).tag(sync=True)
     page_size = traitlets.Int(reports.DEFAULT_PAGE_SIZE).tag(sync=True)
@@ -130,6 +133,7 @@ class CallTable(anywidget.AnyWidget):
         self._page_size = reports.DEFAULT_PAGE_SIZE
         self._page_ids: tuple[int, ...] = ()  # the calls this table sent for the page on show
         self._total: int | None = None
+        self._capped = False
         self._total_key: Any = None
         self._callbacks: list[OpenCallback] = []
         self.opened: list[int] = []  # accepted opens, newest last (for the app and tests)
@@ -187,7 +191,7 @@ class CallTable(anywidget.AnyWidget):
         """Show a page (clamped to the pages there are). False for anything but a whole number."""
         if isinstance(page, bool) or not isinstance(page, int):
             return False
-        last = self._pages() if self._total is not None else None
+        last = self._pages() if self._total is not None and not self._capped else None
         target = max(1, page if last is None else min(page, last))
         if target == self._page and self._page_ids:
             return True
@@ -233,12 +237,16 @@ class CallTable(anywidget.AnyWidget):
             self.loading = False
         key = (calls.current_name(), actor, self._filters.bounds(), self._filters)
         if key == self._total_key and self._total is not None:
+            if self._capped and not result.call_ids and self._page > self._pages():  # paged past the matches
+                self._page = self._pages()
+                return self.refresh()
             self._show(result)
             return None
         self._show(result, counting=True)  # the rows first: counting every match takes longer
         self.counting = True
         try:
-            self._total = reports.count_calls(calls, actor, resolved)
+            counted = reports.count_calls_upto(calls, actor, resolved)
+            self._total, self._capped = counted.count, counted.capped
             self._total_key = key
         finally:
             self.counting = False
@@ -285,8 +293,8 @@ class CallTable(anywidget.AnyWidget):
         self.rows = rows
 
     def _show_total(self) -> None:
-        self.total, self.pages = self._total or 0, self._pages()
+        self.total, self.total_capped, self.pages = self._total or 0, self._capped, self._pages()
 
     def _clear(self) -> None:
-        self._page_ids, self._total, self._total_key = (), None, None
-        self.rows, self.total, self.page, self.pages = [], 0, 1, 1
+        self._page_ids, self._total, self._total_key, self._capped = (), None, None, False
+        self.rows, self.total, self.total_capped, self.page, self.pages = [], 0, False, 1, 1

@@ -184,16 +184,19 @@ function render({ model, el: host }) {
     const pages = model.get("pages") || 1;
     const size = model.get("page_size") || 50;
     const rows = (model.get("rows") || []).length;
-    total.textContent = counting ? "Counting calls…" : `${n} ${n === 1 ? "call" : "calls"}`; // plain digits: tests read them
+    const capped = !counting && !!model.get("total_capped"); // more than n match: counted up to a cap
+    total.textContent = counting ? "Counting calls…"
+      : capped ? `more than ${fmt.format(n)} calls` : `${n} ${n === 1 ? "call" : "calls"}`; // plain digits: tests read them
     total.dataset.total = counting ? "" : String(n);
+    total.dataset.capped = capped ? "true" : "";
     const tz = model.get("timezone") || "UTC";
     const what = model.get("summary") || "";
     summary.textContent = what ? `${what} · times in ${tz}` : `times in ${tz}`;
     const first = rows ? (page - 1) * size + 1 : 0;
     range.textContent = rows ? `${fmt.format(first)}–${fmt.format(first + rows - 1)}` : "";
-    pageLabel.textContent = `Page ${fmt.format(page)} of ${counting ? "…" : fmt.format(pages)}`;
+    pageLabel.textContent = `Page ${fmt.format(page)} of ${counting ? "…" : fmt.format(pages) + (capped ? "+" : "")}`;
     prev.disabled = page <= 1;
-    next.disabled = counting ? rows < size : page >= pages;
+    next.disabled = counting || capped ? rows < size : page >= pages;
   }
 
   function drawState() {
@@ -216,6 +219,7 @@ function render({ model, el: host }) {
     "change:descending": drawHead,
     "change:rows": drawRows,
     "change:total": drawBar,
+    "change:total_capped": drawBar,
     "change:counting": drawBar,
     "change:page": drawBar,
     "change:pages": drawBar,
