@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -408,10 +407,8 @@ def test_manifest(demo: Path, cdrs: pd.DataFrame, recordings: pd.DataFrame) -> N
 
 
 def test_scale_smoke(tmp_path: Path) -> None:
-    t0 = time.perf_counter()
+    # How fast is bench/reports.py's business (the machine is shared: no absolute times in tests).
     manifest = generate(tmp_path, calls=20_000, audio=False, end=date(2026, 4, 1), days=60)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 5
     lines = (tmp_path / "cdroutput.csv").read_bytes().count(b"\n")
     assert lines == manifest["counts"]["cdrs"] + 1
     assert manifest["counts"]["calls"] == 20_000
