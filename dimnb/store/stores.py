@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from dimnb.datadir import DataDir, resolve_data_dir
 from dimnb.errors import NotInitialized
 from dimnb.store.callstore import CallStore
-from dimnb.store.statestore import StateStore
+from dimnb.store.statestore import StateStore, open_state_store
 
 
 @dataclass
@@ -18,7 +18,8 @@ class Stores:
 
     def __post_init__(self) -> None:
         self.calls = CallStore(self.data.calls_dir)
-        self.state = StateStore(self.data.state_db)
+        self.state = open_state_store(self.data.state_db)  # type: ignore[assignment]
+        self.calls.writer_guard = self.state.calls_writer
 
     @classmethod
     def open(cls, data_dir: str | None = None, *, create: bool = False) -> "Stores":

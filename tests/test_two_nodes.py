@@ -1,0 +1,159 @@
+"""Two `dimnb serve` nodes on two ports share one PostgreSQL state store and one data directory, behind nginx
+running contrib/nginx-dimnb.conf with contrib/nginx-dimnb-nodes.conf (sticky by session).
+
+A sign-in on node A is known on node B; logout through either ends it on both; a grant revoked with the CLI
+stops audio on both nodes at their next request.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dimnb.demo.setup import setup_demo
+from dimnb.store.statestore import STATE_URL_ENV
+from postgres_fixtures import postgres_cluster  # noqa: F401 - fixture
+from proxy_fixtures import (MAIN_CONF, NGINX_SITE, Proxy, _wait_listening, find_nginx, playable_recording,
+                            render_site, self_signed_certificate, start_serve)
+from server_fixtures import ROOT, Client, Server, free_port, stop_process, stop_server
+from test_proxy_browser import _https_client
+
+pytestmark = pytest.mark.slow
+
+NODES_CONF = ROOT / "contrib" / "nginx-dimnb-nodes.conf"
+LISTENER = "paul"
+BROWSERS = 16  # sessions spread by hash: all 16 on one node by chance is a 1 in 30,000 event
+
+
+@pytest.fixture(scope="module")
+def nodes(postgres_cluster, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Demo data (a small company) on PostgreSQL, and two nodes serving it."""
+    folder = tmp_path_factory.mktemp("nodes")
+    url = postgres_cluster.new_database()
+    previous = os.environ.get(STATE_URL_ENV)
+    os.environ[STATE_URL_ENV] = url  # the nodes, the CLI and this process's Stores all use it
+    started: list[Server] = []
+    try:
+        data = folder / "data"
+        setup_demo(data, calls=60)
+        assert not (data / "state.sqlite").exists()
+        for name in "ab":
+            started.append(start_serve(data, folder / f"node-{name}.log", "--behind-proxy"))
+        yield started[0], started[1], url
+    finally:
+        for server in started:
+            stop_server(server)
+        if previous is None:
+            os.environ.pop(STATE_URL_ENV, None)
+        else:
+            os.environ[STATE_URL_ENV] = previous
+
+
+def _signed_in(client: Client) -> bool:
+    resp = client.request("/")
+    assert resp.status == 302
+    return resp.headers["Location"] == "/dashboard"
+
+
+def _on(server: Server, signed: Client) -> Client:
+    """The same browser (its cookies) talking to another node."""
+    other = server.client()
+    for cookie in signed.jar:
+        other.jar.set_cookie(cookie)
+    return other
+
+
+def _logout(client: Client) -> None:
+    import re
+
+    page = client.request("/logout")
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    assert client.request("/logout", data={"_xsrf": token}).status == 200
+
+
+def _cli(*args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "dimnb", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sign_in_on_one_node_ends_everywhere_at_logout(nodes) -> None:  # type: ignore[no-untyped-def]
+    node_a, node_b, _ = nodes
+    browser = node_a.client()
+    assert browser.login(LISTENER).status == 302
+    on_b = _on(node_b, browser)
+    assert _signed_in(browser) and _signed_in(on_b)
+    _logout(on_b)  # signed out through node B ...
+    assert not _signed_in(on_b)
+    assert not _signed_in(_on(node_a, browser))  # ... and node A no longer knows the session either
+    assert browser.request("/dimnb/audio/1").status == 302
+
+
+def test_a_grant_revoked_with_the_cli_stops_audio_on_both_nodes(nodes) -> None:  # type: ignore[no-untyped-def]
+    node_a, node_b, _ = nodes
+    recording = playable_recording(node_a.data, LISTENER)
+    browser = node_a.client()
+    assert browser.login(LISTENER).status == 302
+    on_b = _on(node_b, browser)
+    for client in (browser, on_b):
+        assert client.request(f"/dimnb/audio/{recording}", headers={"Range": "bytes=0-99"}).status == 206
+    try:
+        _cli("users", "grant", "--data", str(node_a.data), LISTENER, "--playback", "none")
+        for client in (browser, on_b):
+            assert client.request(f"/dimnb/audio/{recording}", headers={"Range": "bytes=0-99"}).status in (403, 404)
+    finally:
+        _cli("users", "grant", "--data", str(node_a.data), LISTENER, "--playback", "own")
+    _cli("audit", "verify", "--data", str(node_a.data))  # both nodes appended to one chain
+
+
+def test_nginx_spreads_sessions_over_both_nodes_and_keeps_each_on_one(nodes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The shipped upstream file: each signed-in browser stays on one node; different ones reach both."""
+    node_a, node_b, _ = nodes
+    nginx = find_nginx()
+    if nginx is None:
+        if os.environ.get("DIMNB_REQUIRE_BROWSER"):
+            pytest.fail("Debian's nginx is required (apt-get install nginx; .ci/run does)")
+        pytest.skip("nginx is not installed")
+    cert, key = self_signed_certificate(tmp_path)
+    https_port, http_port = free_port(), free_port()
+    site = render_site(NGINX_SITE.read_text(), https_port=https_port, http_port=http_port,
+                       upstream="http://dimnb_nodes", cert=cert, key=key)
+    upstream = NODES_CONF.read_text()
+    for name, node in (("node-a", node_a), ("node-b", node_b)):
+        old = f"    server {name}.example.com:8866;\n"
+        assert upstream.count(old) == 1, f"{NODES_CONF.name} no longer has {old!r}"
+        upstream = upstream.replace(old, f"    server 127.0.0.1:{node.port};\n")
+    (tmp_path / "dimnb-site.conf").write_text(upstream + site)
+    main_conf = MAIN_CONF.format(run=tmp_path).replace(
+        f"    access_log {tmp_path}/access.log;",
+        f"    log_format nodes '$dimnb_sticky $upstream_addr $request_uri';\n    access_log {tmp_path}/access.log nodes;")
+    assert "log_format nodes" in main_conf
+    (tmp_path / "nginx.conf").write_text(main_conf)
+    conf = ["-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(tmp_path / "nginx.conf")]
+    check = subprocess.run([nginx, "-t", *conf], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    proxy = subprocess.Popen([nginx, *conf], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        _wait_listening(https_port, proxy, tmp_path / "error.log")
+        front = Proxy(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", proxy, tmp_path)
+        for _ in range(BROWSERS):
+            browser = _https_client(front)
+            assert browser.login(LISTENER).status == 302
+            for _ in range(3):
+                assert _signed_in(browser)
+    finally:
+        stop_process(proxy)
+    nodes_of: dict[str, set[str]] = {}
+    for line in (tmp_path / "access.log").read_text().splitlines():
+        sticky, upstream_addr, uri = line.split(" ", 2)
+        if uri == "/":
+            nodes_of.setdefault(sticky, set()).add(upstream_addr)
+    assert len(nodes_of) == BROWSERS
+    assert all(len(used) == 1 for used in nodes_of.values()), nodes_of  # each session stays on its node
+    assert set().union(*nodes_of.values()) == {f"127.0.0.1:{node_a.port}", f"127.0.0.1:{node_b.port}"}
