@@ -7,17 +7,27 @@ stops audio on both nodes at their next request.
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
+from click.testing import CliRunner
 
-from dimnb.demo.setup import setup_demo
+from conftest import SMALL_DIRECTORY
+from dimnb import directory
+from dimnb.cli import main
+from dimnb.ingest import tagging
 from dimnb.store.statestore import STATE_URL_ENV
+from dimnb.store.stores import Stores
 from postgres_fixtures import postgres_cluster  # noqa: F401 - fixture
-from proxy_fixtures import (MAIN_CONF, NGINX_SITE, Proxy, _wait_listening, find_nginx, playable_recording,
+from proxy_fixtures import (MAIN_CONF, NGINX_SITE, Proxy, _wait_listening, find_nginx,
                             render_site, self_signed_certificate, start_serve)
 from server_fixtures import ROOT, Client, Server, free_port, stop_process, stop_server
 from test_proxy_browser import _https_client
@@ -25,13 +35,42 @@ from test_proxy_browser import _https_client
 pytestmark = pytest.mark.slow
 
 NODES_CONF = ROOT / "contrib" / "nginx-dimnb-nodes.conf"
-LISTENER = "paul"
+LISTENER = "ann"
 BROWSERS = 16  # sessions spread by hash: all 16 on one node by chance is a 1 in 30,000 event
+
+
+PASSWORD = "ann-two-nodes"
+RECORDING = 11
+
+
+def small_company(data: Path, folder: Path) -> None:
+    """The conftest directory, ann's password, and one call of ann's with a real recording she may play."""
+    stores = Stores.open(str(data), create=True)
+    try:
+        directory_file = folder / "directory.json"
+        directory_file.write_text(json.dumps(SMALL_DIRECTORY))
+        directory.import_directory(stores.state, directory_file)
+        directory.set_password(stores.state, LISTENER, PASSWORD)
+        wav = folder / "11.wav"
+        soundfile.write(wav, 0.1 * np.sin(np.linspace(0, 2000 * np.pi, 8000)), 8000, subtype="PCM_16")
+        start = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+        with stores.calls.write() as con:
+            con.execute("INSERT INTO calls (call_id, system, source_id, start_time, end_time, direction, outcome, "
+                        "segment_count, recordings_total) VALUES (1, '3cx', 'c1', $s, $e, 'inbound', 'answered', 1, 1)",
+                        {"s": start, "e": start + timedelta(minutes=1)})
+            con.execute("INSERT INTO call_users VALUES (1, $login, 'segment')", {"login": LISTENER})
+            con.execute("INSERT INTO call_tags VALUES (1, 'Sales')")
+            tagging.sync_call_arrays(con)
+            con.execute("INSERT INTO recordings (recording_id, call_id, segment_seq, system, source_path, file_name, "
+                        "format, size_bytes, state) VALUES ($r, 1, 1, '3cx', $src, '11.wav', 'wav', $size, "
+                        "'available')", {"r": RECORDING, "src": str(wav), "size": wav.stat().st_size})
+    finally:
+        stores.close()
 
 
 @pytest.fixture(scope="module")
 def nodes(postgres_cluster, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]  # noqa: F811
-    """Demo data (a small company) on PostgreSQL, and two nodes serving it."""
+    """A small company on PostgreSQL, and two nodes (no kernel pool: HTTP only) serving it."""
     folder = tmp_path_factory.mktemp("nodes")
     url = postgres_cluster.new_database()
     previous = os.environ.get(STATE_URL_ENV)
@@ -39,10 +78,10 @@ def nodes(postgres_cluster, tmp_path_factory: pytest.TempPathFactory):  # type: 
     started: list[Server] = []
     try:
         data = folder / "data"
-        setup_demo(data, calls=60)
+        small_company(data, folder)
         assert not (data / "state.sqlite").exists()
-        for name in "ab":
-            started.append(start_serve(data, folder / f"node-{name}.log", "--behind-proxy"))
+        for name in "ab":  # one after the other: the first makes the cookie secret both sign with
+            started.append(start_serve(data, folder / f"node-{name}.log", "--behind-proxy", "--kernel-pool", "0"))
         yield started[0], started[1], url
     finally:
         for server in started:
@@ -53,6 +92,19 @@ def nodes(postgres_cluster, tmp_path_factory: pytest.TempPathFactory):  # type: 
             os.environ[STATE_URL_ENV] = previous
 
 
+class _AnyScheme(http.cookiejar.DefaultCookiePolicy):
+    """Send the nodes' Secure cookies over plain http: here the test stands where nginx would."""
+
+    def return_ok_secure(self, cookie, request):  # type: ignore[no-untyped-def]
+        return True
+
+
+def _browser(server: Server) -> Client:
+    client = server.client()
+    client.jar.set_policy(_AnyScheme())
+    return client
+
+
 def _signed_in(client: Client) -> bool:
     resp = client.request("/")
     assert resp.status == 302
@@ -61,7 +113,7 @@ def _signed_in(client: Client) -> bool:
 
 def _on(server: Server, signed: Client) -> Client:
     """The same browser (its cookies) talking to another node."""
-    other = server.client()
+    other = _browser(server)
     for cookie in signed.jar:
         other.jar.set_cookie(cookie)
     return other
@@ -76,16 +128,15 @@ def _logout(client: Client) -> None:
 
 
 def _cli(*args: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "dimnb", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    """The real `dimnb` command line, run in this process (same $DIMNB_STATE_URL as the nodes)."""
+    done = CliRunner().invoke(main, list(args))
+    assert done.exit_code == 0, done.output
 
 
 def test_a_sign_in_on_one_node_ends_everywhere_at_logout(nodes) -> None:  # type: ignore[no-untyped-def]
     node_a, node_b, _ = nodes
-    browser = node_a.client()
-    assert browser.login(LISTENER).status == 302
+    browser = _browser(node_a)
+    assert browser.login(LISTENER, PASSWORD).status == 302
     on_b = _on(node_b, browser)
     assert _signed_in(browser) and _signed_in(on_b)
     _logout(on_b)  # signed out through node B ...
@@ -96,9 +147,9 @@ def test_a_sign_in_on_one_node_ends_everywhere_at_logout(nodes) -> None:  # type
 
 def test_a_grant_revoked_with_the_cli_stops_audio_on_both_nodes(nodes) -> None:  # type: ignore[no-untyped-def]
     node_a, node_b, _ = nodes
-    recording = playable_recording(node_a.data, LISTENER)
-    browser = node_a.client()
-    assert browser.login(LISTENER).status == 302
+    recording = RECORDING
+    browser = _browser(node_a)
+    assert browser.login(LISTENER, PASSWORD).status == 302
     on_b = _on(node_b, browser)
     for client in (browser, on_b):
         assert client.request(f"/dimnb/audio/{recording}", headers={"Range": "bytes=0-99"}).status == 206
@@ -144,7 +195,7 @@ def test_nginx_spreads_sessions_over_both_nodes_and_keeps_each_on_one(nodes, tmp
         front = Proxy(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", proxy, tmp_path)
         for _ in range(BROWSERS):
             browser = _https_client(front)
-            assert browser.login(LISTENER).status == 302
+            assert browser.login(LISTENER, PASSWORD).status == 302
             for _ in range(3):
                 assert _signed_in(browser)
     finally:
