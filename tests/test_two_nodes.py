@@ -10,8 +10,9 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
+import signal
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,12 +25,13 @@ from conftest import SMALL_DIRECTORY
 from dimnb import directory
 from dimnb.cli import main
 from dimnb.ingest import tagging
+from dimnb.server.context import cookie_secret
 from dimnb.store.statestore import STATE_URL_ENV
 from dimnb.store.stores import Stores
 from postgres_fixtures import postgres_cluster  # noqa: F401 - fixture
 from proxy_fixtures import (MAIN_CONF, NGINX_SITE, Proxy, _wait_listening, find_nginx,
-                            render_site, self_signed_certificate, start_serve)
-from server_fixtures import ROOT, Client, Server, free_port, stop_process, stop_server
+                            launch_serve, render_site, self_signed_certificate)
+from server_fixtures import ROOT, Client, Server, free_port, stop_process, stop_server, wait_http
 from test_proxy_browser import _https_client
 
 pytestmark = pytest.mark.slow
@@ -80,10 +82,20 @@ def nodes(postgres_cluster, tmp_path_factory: pytest.TempPathFactory):  # type: 
         data = folder / "data"
         small_company(data, folder)
         assert not (data / "state.sqlite").exists()
-        for name in "ab":  # one after the other: the first makes the cookie secret both sign with
-            started.append(start_serve(data, folder / f"node-{name}.log", "--behind-proxy", "--kernel-pool", "0"))
+        stores = Stores.open(str(data))
+        cookie_secret(stores)  # made once before the nodes start together: both sign cookies with it
+        stores.close()
+        launching = [launch_serve(data, folder / f"node-{name}.log", "--behind-proxy", "--kernel-pool", "0")
+                     for name in "ab"]
+        for server in launching:
+            started.append(server)
+        for server in launching:
+            wait_http(server.base + "/login", server.process, server.log)
         yield started[0], started[1], url
     finally:
+        for server in started:  # both stop at once, each waited for by its PID
+            if server.process.poll() is None:
+                os.killpg(server.process.pid, signal.SIGTERM)
         for server in started:
             stop_server(server)
         if previous is None:
@@ -120,8 +132,6 @@ def _on(server: Server, signed: Client) -> Client:
 
 
 def _logout(client: Client) -> None:
-    import re
-
     page = client.request("/logout")
     token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     assert client.request("/logout", data={"_xsrf": token}).status == 200
@@ -137,12 +147,11 @@ def test_a_sign_in_on_one_node_ends_everywhere_at_logout(nodes) -> None:  # type
     node_a, node_b, _ = nodes
     browser = _browser(node_a)
     assert browser.login(LISTENER, PASSWORD).status == 302
-    on_b = _on(node_b, browser)
+    on_b = _on(node_b, browser)  # the same cookie, kept, sent to node B
     assert _signed_in(browser) and _signed_in(on_b)
-    _logout(on_b)  # signed out through node B ...
-    assert not _signed_in(on_b)
-    assert not _signed_in(_on(node_a, browser))  # ... and node A no longer knows the session either
-    assert browser.request("/dimnb/audio/1").status == 302
+    _logout(browser)  # signed out through node A ...
+    assert not _signed_in(on_b)  # ... and node B no longer honours the cookie either
+    assert on_b.request(f"/dimnb/audio/{RECORDING}").status == 302
 
 
 def test_a_grant_revoked_with_the_cli_stops_audio_on_both_nodes(nodes) -> None:  # type: ignore[no-untyped-def]
