@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,6 +148,7 @@ _IS_PARAM = re.compile(r"\bIS\s+\?")
 _MAX_OF_TWO = re.compile(r"\bmax\(([A-Za-z_][A-Za-z0-9_.]*),\s*\?\)")
 
 
+@lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
     """SQLite's spelling of a statement in PostgreSQL's: placeholders, ``%``, and the few functions that differ."""
     sql = _SQLITE_NOW.sub(_NOW_ISO, sql)

@@ -71,6 +71,12 @@ def current_memberships(state: StateStore, login: str, now: str) -> list[Any]:
     ).fetchall()
 
 
+def password_changed_at(con: Any, login: str) -> str | None:
+    """When ``login``'s password last changed (None: never set, or no such user), inside the caller's transaction."""
+    row = con.execute("SELECT password_changed_at FROM users WHERE login = ?", (login,)).fetchone()
+    return row[0] if row else None
+
+
 def set_password_hash(state: StateStore, login: str, hashed: str) -> bool:
     """Store a new password hash (and when it changed: that ends the user's sign-in sessions); False if no user."""
     with state.transaction() as con:
