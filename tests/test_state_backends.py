@@ -157,6 +157,12 @@ def test_postgres_url_comes_from_the_state_option(postgres_cluster, tmp_path: Pa
     assert stores.state.dialect == "postgresql" and stores.state.schema_version() == SCHEMA_VERSION
 
 
+def test_a_state_url_that_is_not_postgresql_is_refused_plainly(tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["--state", "mysql://db/dimnb", "status", "--data", str(tmp_path)],
+                              env={STATE_URL_ENV: ""})
+    assert done.exit_code == 1 and "must be a postgresql:// URL" in done.output and "Traceback" not in done.output
+
+
 _WRITER = """
 import sys, time
 from dimnb.store.stores import Stores

@@ -232,7 +232,10 @@ def open_state_store(path: Path, url: str | None = None) -> AnyStateStore:
     url = url if url is not None else os.environ.get(STATE_URL_ENV)
     if url:
         if not is_postgres_url(url):
-            raise ValueError(f"${STATE_URL_ENV} / --state must be a postgresql:// URL, not {url.split(':')[0]!r}")
+            from dimnb.errors import InvalidInput
+
+            raise InvalidInput(f"--state (${STATE_URL_ENV}) must be a postgresql:// URL, not a {url.split(':')[0]!r} "
+                               "one", field="state")
         return PostgresStateStore(url, path)
     return StateStore(path)
 
