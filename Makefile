@@ -30,13 +30,19 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	touch $(SPARK_STAMP)
 
+# The PostgreSQL state-store tests need psycopg (the [postgresql] extra) and Debian's postgresql (.ci/run).
+PG_STAMP := $(VENV)/.postgresql-installed
+$(PG_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,postgresql]'
+	touch $(PG_STAMP)
+
 demo-data: install
 	$(BIN)/dimnb demo setup --data $(DEMO_DATA) --calls $(DEMO_CALLS)
 
 demo: demo-data
 	$(BIN)/dimnb serve --data $(DEMO_DATA) --port $(PORT)
 
-test: install $(SPARK_STAMP)
+test: install $(SPARK_STAMP) $(PG_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install $(SPARK_STAMP)

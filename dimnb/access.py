@@ -49,6 +49,7 @@ from dimnb.access_expr import ALWAYS, CALLS, NEVER, RECORDINGS, Expr, ListHas, O
 from dimnb.actions import PLAY_RECORDING, VIEW_AS, VIEW_AUDIT, VIEW_CALLS, Action
 from dimnb.errors import UnknownUser
 from dimnb.sql import Fragment
+from dimnb.store import users_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -78,19 +79,10 @@ class Actor:
 def load_actor(state: StateStore, login: str, *, at: datetime | None = None) -> Actor:
     """Read a user's grants and *current* groups from the state store. Raises UnknownUser if inactive or absent."""
     now = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    con = state.connection()
-    row = con.execute(
-        "SELECT login, name, report_scope, playback, roles, timezone FROM users WHERE login = ? AND active = 1",
-        (login,),
-    ).fetchone()
+    row = users_repo.active_grants(state, login)
     if row is None:
         raise UnknownUser(f"no active user with login {login!r}")
-    memberships = con.execute(
-        "SELECT group_name, is_primary FROM memberships m JOIN groups g ON g.name = m.group_name "
-        "WHERE m.login = ? AND g.active = 1 AND (m.valid_from IS NULL OR m.valid_from <= ?) "
-        "AND (m.valid_to IS NULL OR ? < m.valid_to) ORDER BY group_name",
-        (login, now, now),
-    ).fetchall()
+    memberships = users_repo.current_memberships(state, login, now)
     primary = next((m["group_name"] for m in memberships if m["is_primary"]), None)
     return Actor(
         login=row["login"],

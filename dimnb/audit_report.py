@@ -20,6 +20,7 @@ import pandas as pd
 from dimnb import audit, clock
 from dimnb.errors import DimnbError, InvalidInput, NotFound
 from dimnb.notebook_runner import PACKAGED_NOTEBOOKS
+from dimnb.store import users_repo
 from dimnb.store.callstore import generation_name
 from dimnb.store.stores import Stores
 
@@ -438,7 +439,7 @@ def load(
     everything = audit.read_events(stores.state, end=window.end, upto_seq=upto)
     frame = _frame(everything)
     logins = sorted(set(frame["login"].dropna()))
-    names = {r["login"]: r["name"] for r in stores.state.connection().execute("SELECT login, name FROM users")}
+    names = users_repo.names(stores.state)
     memberships = _memberships(stores, logins)
     held = [_groups_at(memberships.get(login, []), ts) if isinstance(login, str) else (None, "")
             for login, ts in zip(frame["login"], frame["ts_text"])]

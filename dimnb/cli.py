@@ -11,6 +11,7 @@ import click
 from dimnb import access, model
 from dimnb.commands.options import audit_key_option, data_option, print_load_summary, progress_option
 from dimnb.errors import DimnbError
+from dimnb.store import users_repo
 from dimnb.store.stores import Stores
 
 
@@ -31,8 +32,17 @@ class DimnbGroup(click.Group):
 
 @click.group(cls=DimnbGroup)
 @click.version_option(package_name="dimnb")
-def main() -> None:
+@click.option("--state", "state_url", envvar="DIMNB_STATE_URL", default=None, metavar="URL",
+              help="State store on PostgreSQL (postgresql://…) shared by several nodes; default: the data "
+                   "directory's SQLite file. Also $DIMNB_STATE_URL.")
+def main(state_url: str | None) -> None:
     """dimnb: find, replay and audit recorded phone calls."""
+    if state_url:
+        import os
+
+        from dimnb.store.statestore import STATE_URL_ENV
+
+        os.environ[STATE_URL_ENV] = state_url  # the server's kernels and the CLI's children inherit it
 
 
 # ------------------------------------------------------------------------------------------ setup
@@ -63,7 +73,7 @@ def status(data_dir: str) -> None:
         "(SELECT count(*) FROM recordings WHERE state = 'missing'), (SELECT count(*) FROM quarantine), "
         "(SELECT min(start_time) FROM calls), (SELECT max(start_time) FROM calls)"
     )[0]
-    users = stores.state.connection().execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0]
+    users = users_repo.active_count(stores.state)
     click.echo(f"data directory: {stores.data.root}")
     click.echo(f"call store generation: {stores.calls.current_generation()}")
     click.echo(f"calls: {counts[0]} ({counts[5]} .. {counts[6]})")
@@ -107,10 +117,7 @@ def users() -> None:
 def users_list(data_dir: str) -> None:
     """List users with their scopes."""
     stores = _open(data_dir)
-    rows = stores.state.connection().execute(
-        "SELECT login, name, report_scope, playback, roles, active, password_hash IS NOT NULL AS has_password "
-        "FROM users ORDER BY login"
-    ).fetchall()
+    rows = users_repo.listing(stores.state)
     click.echo(f"{'login':<12} {'name':<24} {'report scope':<14} {'playback':<14} {'roles':<14} password")
     for r in rows:
         flag = "" if r["active"] else " (inactive)"
@@ -127,6 +134,7 @@ def users_list(data_dir: str) -> None:
 def users_set_password(data_dir: str, login: str, password_stdin: bool) -> None:
     """Set LOGIN's password (prompted twice, never echoed)."""
     from dimnb.directory import set_password
+    from dimnb.passwords import check_password_rule
 
     stores = _open(data_dir)
     access.load_actor(stores.state, login)
@@ -134,8 +142,10 @@ def users_set_password(data_dir: str, login: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.UsageError("a password needs at least 8 characters")
+    try:
+        check_password_rule(password)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     set_password(stores.state, login, password)
     click.echo(f"password set for {login}")
 

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dimnb import model
 from dimnb.errors import DirectoryError, UnknownUser
-from dimnb.passwords import hash_password
+from dimnb.passwords import check_password_rule, hash_password
+from dimnb.store import users_repo
 from dimnb.store.statestore import StateStore
 
 _LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -372,15 +373,12 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
 
 
 def set_password(state: StateStore, login: str, password: str) -> None:
-    hashed = hash_password(password)
-    with state.transaction() as con:
-        cur = con.execute(
-            "UPDATE users SET password_hash = ?, password_changed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-            "WHERE login = ?",
-            (hashed, login),
-        )
-        if cur.rowcount == 0:
-            raise UnknownUser(f"no user with login {login!r}")
+    try:
+        check_password_rule(password)
+    except ValueError as exc:
+        raise DirectoryError(str(exc)) from exc
+    if not users_repo.set_password_hash(state, login, hash_password(password)):
+        raise UnknownUser(f"no user with login {login!r}")
 
 
 def set_grants(state: StateStore, login: str, *, playback: str | None = None, report_scope: str | None = None) -> None:
@@ -388,15 +386,8 @@ def set_grants(state: StateStore, login: str, *, playback: str | None = None, re
         raise DirectoryError(f"playback must be one of {', '.join(model.PLAYBACK_GRANTS)}")
     if report_scope is not None and report_scope not in model.REPORT_SCOPES:
         raise DirectoryError(f"report scope must be one of {', '.join(model.REPORT_SCOPES)}")
-    with state.transaction() as con:
-        row = con.execute("SELECT playback, report_scope FROM users WHERE login = ?", (login,)).fetchone()
-        if row is None:
-            raise UnknownUser(f"no user with login {login!r}")
-        con.execute(
-            "UPDATE users SET playback = ?, report_scope = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-            "WHERE login = ?",
-            (playback or row["playback"], report_scope or row["report_scope"], login),
-        )
+    if not users_repo.set_grants(state, login, playback=playback, report_scope=report_scope):
+        raise UnknownUser(f"no user with login {login!r}")
 
 
 def extension_history(state: StateStore) -> list[tuple[str, str, str | None, str | None]]:

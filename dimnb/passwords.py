@@ -10,6 +10,13 @@ import secrets
 # scrypt cost: ~50 ms and 16 MiB per check on this class of machine.
 _N, _R, _P = 2**14, 8, 1
 _DKLEN = 32
+MIN_LENGTH = 8
+
+
+def check_password_rule(password: str) -> None:
+    """The password rule for every way of setting one (CLI, library): ValueError saying what is wrong."""
+    if len(password) < MIN_LENGTH:
+        raise ValueError(f"a password needs at least {MIN_LENGTH} characters")
 
 
 def hash_password(password: str) -> str:

@@ -26,6 +26,7 @@ from dimnb.actions import EXPORT_CALLS, PLAY_RECORDING, VIEW_CALLS
 from dimnb.errors import InvalidInput, NotFound
 from dimnb.filters import SORTABLE, Filters, Party, split_party
 from dimnb.sql import Fragment
+from dimnb.store import users_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -129,8 +130,7 @@ def check_group(state: StateStore, name: str) -> str:
 
 def _user(state: StateStore, login: str) -> str | None:
     """The login if it names an active user, None if no user has it; InvalidInput if that user left."""
-    row = state.connection().execute("SELECT login, active FROM users WHERE lower(login) = ?",
-                                     (login.lower(),)).fetchone()
+    row = users_repo.by_login_any_case(state, login)
     if row is None:
         return None
     if not row["active"]:

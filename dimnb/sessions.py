@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dimnb import access, model
 from dimnb.actions import PLAY_RECORDING, VIEW_CALLS
 from dimnb.datadir import DataDir
+from dimnb.store import users_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -559,12 +560,7 @@ def _events(segments: tuple[Segment, ...], conferences: tuple[Conference, ...]) 
 
 
 def _user_names(state: StateStore, logins: set[str]) -> dict[str, str]:
-    if not logins:
-        return {}
-    marks = ",".join("?" for _ in logins)
-    rows = state.connection().execute(f"SELECT login, name FROM users WHERE login IN ({marks})",
-                                      tuple(sorted(logins))).fetchall()
-    return {r[0]: r[1] for r in rows}
+    return users_repo.names(state, logins)
 
 
 # ---------------------------------------------------------------------------------------------- files

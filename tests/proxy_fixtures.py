@@ -28,6 +28,13 @@ NGINX_SITE = ROOT / "contrib" / "nginx-dimnb.conf"
 
 def start_serve(data: Path, log: Path, *options: str, ip: str = "127.0.0.1") -> Server:
     """``dimnb serve`` with extra options (e.g. ``--behind-proxy``) on ``ip`` and a free port."""
+    server = launch_serve(data, log, *options, ip=ip)
+    wait_http(server.base + "/login", server.process, log)
+    return server
+
+
+def launch_serve(data: Path, log: Path, *options: str, ip: str = "127.0.0.1") -> Server:
+    """``start_serve`` without waiting for it to answer (start several at once, then ``wait_http`` each)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_NOW": DEMO_NOW}
     env.pop("DIMNB_USER", None)
@@ -35,9 +42,7 @@ def start_serve(data: Path, log: Path, *options: str, ip: str = "127.0.0.1") -> 
         [sys.executable, "-m", "dimnb", "serve", "--data", str(data), "--ip", ip, "--port", str(port), *options],
         env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
-    base = f"http://{ip}:{port}"
-    wait_http(base + "/login", process, log)
-    return Server(base, port, data, process, log)
+    return Server(f"http://{ip}:{port}", port, data, process, log)
 
 
 def playable_recording(data: Path, login: str) -> int:

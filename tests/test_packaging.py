@@ -18,7 +18,7 @@ def _normalise(spec: str) -> tuple[str, str]:
 def test_environment_yml_mirrors_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = dict(_normalise(s) for s in project["dependencies"] + project["optional-dependencies"]["test"]
-                    + project["optional-dependencies"]["spark"])
+                    + project["optional-dependencies"]["spark"] + project["optional-dependencies"]["postgresql"])
     conda: dict[str, str] = {}
     text = (ROOT / "environment.yml").read_text()
     for line in text[text.index("dependencies:"):].splitlines():

@@ -10,6 +10,7 @@ import click
 from dimnb.commands.options import audit_checkpoints_option, audit_key_option, data_option
 from dimnb.datadir import resolve_data_dir
 from dimnb.errors import NotInitialized
+from dimnb.store.statestore import open_state_store
 
 
 @click.command()
@@ -60,7 +61,7 @@ def serve(data_dir: str, ip: str, port: int, behind_proxy: bool, notebooks_dir: 
         os.environ[checkpoints.CHECKPOINTS_ENV] = str(Path(audit_checkpoints).expanduser().resolve())
 
     data = resolve_data_dir(data_dir)
-    if not data.state_db.exists():
+    if not open_state_store(data.state_db).exists():
         raise NotInitialized(f"{data.root} is not a dimnb data directory (try `make demo` or `dimnb init`)")
     if not base_url.startswith("/") or not base_url.endswith("/"):
         raise click.BadParameter("must start and end with /", param_hint="--base-url")

@@ -17,6 +17,7 @@ from jupyter_server.utils import url_path_join
 from dimnb.datadir import DATA_ENV, resolve_data_dir
 from dimnb.server.audio import ROUTE, AudioHandler
 from dimnb.server.kernels import AUDIO_BASE_ENV
+from dimnb.store.statestore import open_state_store
 from dimnb.workbench import USER_ENV
 
 
@@ -28,7 +29,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     settings = serverapp.web_app.settings
     login = settings.get("dimnb_login") or os.environ.get(USER_ENV)
     data = resolve_data_dir(settings.get("dimnb_data") or os.environ.get(DATA_ENV))
-    if not login or not data.state_db.exists():
+    if not login or not open_state_store(data.state_db).exists():
         serverapp.log.info("dimnb: no $DIMNB_USER or no data directory at %s; audio streams through the widget",
                            data.root)
         return

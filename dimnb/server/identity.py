@@ -32,6 +32,7 @@ from dimnb.passwords import verify_password
 from dimnb.server import login_sessions, pages
 from dimnb.server.context import server_stores
 from dimnb.server.lockout import LoginGuard
+from dimnb.store import users_repo
 
 COOKIE_NAME = "dimnb-session"
 WRONG = "Wrong username or password."
@@ -47,9 +48,7 @@ def configure_sessions(*, idle_seconds: float, lifetime_seconds: float) -> None:
 
 
 def _active_user(login: str) -> Any:
-    return server_stores().state.connection().execute(
-        "SELECT login, name, password_hash, password_changed_at FROM users WHERE login = ? AND active = 1", (login,)
-    ).fetchone()
+    return users_repo.active_account(server_stores().state, login)
 
 
 def _session_token(handler: web.RequestHandler) -> str | None:

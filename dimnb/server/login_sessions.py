@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from dimnb.store import users_repo
 from dimnb.store.statestore import StateStore
 
 
@@ -38,11 +39,11 @@ def open_session(state: StateStore, login: str, *, client: str | None, policy: S
     now = time.time() if now is None else now
     token = secrets.token_urlsafe(32)
     with state.transaction() as con:
-        changed = con.execute("SELECT password_changed_at FROM users WHERE login = ?", (login,)).fetchone()
+        changed = users_repo.password_changed_at(con, login)
         con.execute(
             "INSERT INTO web_sessions (token_hash, login, created_at, last_seen, password_changed_at, client) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (_hash(token), login, now, now, changed[0] if changed else None, (client or "")[:128]),
+            (_hash(token), login, now, now, changed, (client or "")[:128]),
         )
         con.execute("DELETE FROM web_sessions WHERE created_at < ?", (now - max(policy.lifetime_seconds, 86400) * 2,))
     return token

@@ -1,1 +1,1 @@
-"""The two stores: the call store (DuckDB, immutable generations) and the state store (SQLite, WAL)."""
+"""The two stores: the call store (DuckDB, immutable generations) and the state store (SQLite WAL, or PostgreSQL)."""

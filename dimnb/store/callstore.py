@@ -19,8 +19,8 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class CallStore:
         self._reader_lock = threading.Lock()
         self._reader_name: str | None = None
         self._reader: duckdb.DuckDBPyConnection | None = None
+        # Set by Stores: the state store's writer lock, one writer across nodes sharing this directory.
+        self.writer_guard: Callable[..., AbstractContextManager[None]] = lambda timeout: nullcontext()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -140,10 +142,13 @@ class CallStore:
         copy is removed; readers never see a partial change.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        node_guard = self.writer_guard(timeout=timeout)
+        node_guard.__enter__()
         lock = FileLock(str(self._lock_path))
         try:
             lock.acquire(timeout=timeout)
         except Timeout as exc:
+            node_guard.__exit__(None, None, None)
             raise StoreBusy(f"another dimnb process is writing the call store in {self.directory}") from exc
         try:
             self._remove_unpublished()
@@ -172,6 +177,7 @@ class CallStore:
             self.cleanup()
         finally:
             lock.release()
+            node_guard.__exit__(None, None, None)
 
     def initialize(self) -> int:
         """Create the first generation (empty schema) if none exists; returns the current generation."""

@@ -5,17 +5,27 @@ grants, password hashes, saved filters and the audit log. Many processes
 (dashboard kernels, the audio server, the CLI) read and write it; every read
 sees the last committed state, so a revoked grant is honoured by the next
 request.
+
+With ``$DIMNB_STATE_URL`` (``dimnb --state postgresql://…``) the same store
+runs on PostgreSQL instead (``dimnb.store.state_postgres``), so several
+``dimnb serve`` nodes share it; ``open_state_store`` picks the back end.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from dimnb.store.state_postgres import PostgresStateStore
 
 SCHEMA_VERSION = 3
+STATE_URL_ENV = "DIMNB_STATE_URL"
 
 _V1 = """
 CREATE TABLE users (
@@ -148,6 +158,8 @@ class StateStore:
     writers queue on SQLite's lock (up to ``busy_timeout``) instead of failing.
     """
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
@@ -197,11 +209,35 @@ class StateStore:
                 con.execute(f"PRAGMA user_version = {version}")
         return found
 
+    @contextmanager
+    def calls_writer(self, *, timeout: float = 600.0) -> Iterator[None]:
+        """An embedded store serves one machine: the call store's own file lock is the whole writer rule."""
+        yield
+
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+
+
+AnyStateStore = Union[StateStore, "PostgresStateStore"]
+
+
+def open_state_store(path: Path, url: str | None = None) -> AnyStateStore:
+    """The state store of a data directory: PostgreSQL when a URL is given (or ``$DIMNB_STATE_URL``), else the
+    SQLite file at ``path``."""
+    from dimnb.store.state_postgres import PostgresStateStore, is_postgres_url
+
+    url = url if url is not None else os.environ.get(STATE_URL_ENV)
+    if url:
+        if not is_postgres_url(url):
+            from dimnb.errors import InvalidInput
+
+            raise InvalidInput(f"--state (${STATE_URL_ENV}) must be a postgresql:// URL, not a {url.split(':')[0]!r} "
+                               "one", field="state")
+        return PostgresStateStore(url, path)
+    return StateStore(path)
 
 
 def _split_statements(script: str) -> list[str]:

@@ -7,18 +7,19 @@ from dataclasses import dataclass, field
 from dimnb.datadir import DataDir, resolve_data_dir
 from dimnb.errors import NotInitialized
 from dimnb.store.callstore import CallStore
-from dimnb.store.statestore import StateStore
+from dimnb.store.statestore import AnyStateStore, open_state_store
 
 
 @dataclass
 class Stores:
     data: DataDir
     calls: CallStore = field(init=False)
-    state: StateStore = field(init=False)
+    state: AnyStateStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.calls = CallStore(self.data.calls_dir)
-        self.state = StateStore(self.data.state_db)
+        self.state = open_state_store(self.data.state_db)
+        self.calls.writer_guard = self.state.calls_writer
 
     @classmethod
     def open(cls, data_dir: str | None = None, *, create: bool = False) -> "Stores":
