@@ -1,8 +1,9 @@
 """The Call List app: header, filter bar, call table, Call Session view and ONE docked player, wired together.
 
-``CallListApp(stores, login, logout_url=..., links=...)`` is itself a widget
-(an ``ipywidgets.VBox``; ``.widget`` returns it too). In a dashboard the login
-is the one the server authenticated (``$DIMNB_USER``), never a value from the
+``CallListApp(workbench, logout_url=..., links=...)`` (or ``workbench.app(...)``)
+is itself a widget (an ``ipywidgets.VBox``; ``.widget`` returns it too). Every
+part asks the one ``Workbench`` (``dimnb.open``): in a dashboard its login is
+the one the server authenticated (``$DIMNB_USER``), never a value from the
 page.
 
 - A change in the filter bar runs the table from page 1 (and goes back to
@@ -23,22 +24,22 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
 import traitlets
 
-from dimnb import access
 from dimnb.errors import DimnbError
 from dimnb.filters import Filters
 from dimnb.reports import DEFAULT_PAGE_SIZE
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import FAILED
 from dimnb.widgets.call_table import CallTable
 from dimnb.widgets.filter_bar import FilterBar
-from dimnb.widgets.player import Player
 from dimnb.widgets.session_view import SessionView
+
+if TYPE_CHECKING:
+    from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.app")
 
@@ -110,19 +111,17 @@ class AppHeader(anywidget.AnyWidget):
 class CallListApp(ipywidgets.VBox):
     """The Call List with its sessions and the docked player: display it (``app`` or ``app.widget``)."""
 
-    def __init__(self, stores: Stores, login: str, *, logout_url: str | None = None, links: Iterable[Any] = (),
-                 player: Player | None = None, filters: Filters | None = None,
-                 page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any) -> None:
-        actor = access.load_actor(stores.state, login)  # an unknown or inactive user stops here
-        self.stores = stores
-        self.login = login
+    def __init__(self, workbench: Workbench, *, logout_url: str | None = None, links: Iterable[Any] = (),
+                 filters: Filters | None = None, page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any) -> None:
+        actor = workbench.actor  # an unknown or inactive user stops here
+        self.workbench = workbench
         self.header = AppHeader(user_name=actor.name, login=actor.login,
                                 logout_url=safe_url(logout_url, "logout_url") if logout_url else "",
                                 links=_links(links))
-        self.filter_bar = FilterBar(stores, login, filters=filters)
-        self.table = CallTable(stores, login, filters=self.filter_bar.filters, page_size=page_size)
-        self.player = player if player is not None else Player(stores, login)
-        self.session_view = SessionView(stores, login, on_play_request=self.player.handle_play_request)
+        self.filter_bar = FilterBar(workbench, filters=filters)
+        self.table = CallTable(workbench, filters=self.filter_bar.filters, page_size=page_size)
+        self.player = workbench.player  # the workbench's one player: never re-created
+        self.session_view = SessionView(workbench, on_play_request=self.player.handle_play_request)
         self._list_pane = ipywidgets.VBox([self.table])
         self._list_pane.add_class("dimnb-list-pane")
         self._session_pane = ipywidgets.VBox([self.session_view])
