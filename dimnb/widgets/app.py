@@ -316,6 +316,7 @@ class CallListApp(ipywidgets.VBox):
         self._view = view
         for name, pane in self._panes.items():
             pane.layout.display = None if name == view else "none"
+        self.filter_bar.layout.display = None if view in ("calls", "session") else "none"  # reports have their own
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""

@@ -64,6 +64,15 @@ def _table(frame: pd.DataFrame, *, index: str | None = None, link_calls: bool = 
     return f"<table class='dimnb-audit-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _period_words(report: AuditReport) -> str:
+    start, end = report.period.start, report.period.end
+    if start is None and end is None:
+        return "All time"
+    since = f"From {start:%Y-%m-%d %H:%M}" if start else "Until"
+    until = f"{end:%Y-%m-%d %H:%M}" if end else "now"
+    return f"{since} {'to ' if start else ''}{until} UTC"
+
+
 def report_html(report: AuditReport) -> str:
     """The report's sections as HTML (plain words; call numbers link to their sessions)."""
     summary = report.summary()["count"].to_dict()
@@ -77,7 +86,7 @@ def report_html(report: AuditReport) -> str:
                f"{escape(str(report.verification))}. The figures below read it as it is now.</p>")
     return "".join([
         warning,
-        f"<p class='dimnb-audit-summary'>{escape(str(report.period).capitalize())}: {escape(listened)}</p>",
+        f"<p class='dimnb-audit-summary'>{escape(_period_words(report))}: {escape(listened)}</p>",
         "<h3>Who listened</h3>", _table(report.per_user(), index="login", empty="Nobody listened."),
         "<h3>Most listened-to calls</h3>",
         _table(calls, index="call_id", link_calls=True, empty="No call was played."),
