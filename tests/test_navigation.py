@@ -181,3 +181,17 @@ def test_the_audit_view_is_for_auditors_only(stores: Stores) -> None:
         from_browser(app.history, {"type": "navigate", "fragment": "/nothing-here"})
         assert refused == (app.view, app.header.message, app.address, None) == (
             "calls", NOT_UNDERSTOOD, calls_fragment(app.filter_bar.filters), None)
+
+
+def test_the_login_page_carries_a_links_fragment_into_next() -> None:
+    """Fragments never reach the server: the login page's script adds ``location.hash`` to the form's ``next``."""
+    from dimnb.server import identity, pages
+
+    class Handler:
+        base_url = "/"
+
+    html = pages.login_page(action="/login", next_url="/dashboard", xsrf_html="")
+    assert 'id="login_form"' in html and 'action="/login?next=/dashboard"' in html and "location.hash" in html
+    assert identity._safe_next(Handler(), "/dashboard#/call/473") == "/dashboard#/call/473"  # type: ignore[arg-type]
+    for elsewhere in ("https://evil.example/#/call/1", "//evil.example/#/call/1"):
+        assert identity._safe_next(Handler(), elsewhere) == "/"  # type: ignore[arg-type]
