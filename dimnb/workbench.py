@@ -13,14 +13,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from dimnb import access, reports, saved_filters, sessions
 from dimnb.errors import InvalidInput, NotFound
 from dimnb.filters import Filters
 from dimnb.store.stores import Stores
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from dimnb.widgets import CallListApp, Player, SessionView
 
 USER_ENV = "DIMNB_USER"
@@ -37,6 +37,8 @@ class SavedFilters:
 
     def frame(self) -> pd.DataFrame:
         """The list as a table: name, owner, shared with, editable, and what it selects (or what is wrong)."""
+        import pandas as pd  # a dashboard kernel never needs pandas
+
         rows = []
         for saved in self.list():
             filters, problems = saved_filters.check(self._wb.stores.state, self._wb.stores.calls, saved)
@@ -106,7 +108,11 @@ class Workbench:
             base["timezone"] = self.actor.timezone or "UTC"
         return Filters.parse(base)
 
-    def _resolved(self, filters: Filters | dict[str, Any] | None, values: dict[str, Any]) -> reports.Resolved:
+    def resolve(self, filters: Filters | dict[str, Any] | reports.Resolved | None = None,
+                **values: Any) -> reports.Resolved:
+        """Filters validated and their party/group names looked up in the directory (once per query)."""
+        if isinstance(filters, reports.Resolved) and not values:
+            return filters
         return reports.resolve(self.stores.calls, self.filters(filters, **values), state=self.stores.state)
 
     def calls(self, filters: Filters | dict[str, Any] | None = None, *, sort: str = "start_time",
@@ -117,7 +123,7 @@ class Workbench:
         Every matching call by default (or the first ``limit``); with ``page``
         / ``page_size`` one page of it (50 rows unless said).
         """
-        resolved = self._resolved(filters, values)
+        resolved = self.resolve(filters, **values)
         if page is not None or page_size is not None:
             return self.page(resolved, sort=sort, descending=descending, page=page or 1,
                              page_size=page_size or reports.DEFAULT_PAGE_SIZE, with_total=False).rows
@@ -128,22 +134,40 @@ class Workbench:
              descending: bool = True, page: int = 1, page_size: int = reports.DEFAULT_PAGE_SIZE,
              with_total: bool = True, **values: Any) -> reports.CallPage:
         """One page with the total, as the Call List shows it."""
-        resolved = filters if isinstance(filters, reports.Resolved) else self._resolved(filters, values)
+        resolved = self.resolve(filters, **values)
         return reports.list_calls(self.stores.calls, self.actor, resolved, sort=sort, descending=descending,
                                   page=page, page_size=page_size, with_total=with_total)
 
-    def count(self, filters: Filters | dict[str, Any] | None = None, **values: Any) -> int:
-        return reports.count_calls(self.stores.calls, self.actor, self._resolved(filters, values))
+    def rows(self, filters: Filters | dict[str, Any] | reports.Resolved | None = None, *, sort: str = "start_time",
+             descending: bool = True, page: int = 1, page_size: int = reports.DEFAULT_PAGE_SIZE,
+             with_total: bool = True, **values: Any) -> reports.CallRows:
+        """One page as plain rows (no DataFrame): what the dashboard's table shows."""
+        return reports.list_call_rows(self.stores.calls, self.actor, self.resolve(filters, **values), sort=sort,
+                                      descending=descending, page=page, page_size=page_size, with_total=with_total)
+
+    def count(self, filters: Filters | dict[str, Any] | reports.Resolved | None = None, **values: Any) -> int:
+        return reports.count_calls(self.stores.calls, self.actor, self.resolve(filters, **values))
+
+    def count_upto(self, filters: Filters | dict[str, Any] | reports.Resolved | None = None,
+                   **values: Any) -> reports.Total:
+        """The count the Call List shows: exact up to ``reports.TOTAL_CAP``, else "more than" that."""
+        return reports.count_calls_upto(self.stores.calls, self.actor, self.resolve(filters, **values))
 
     def export_csv(self, path: str | Path, filters: Filters | dict[str, Any] | None = None, *,
                    sort: str = "start_time", descending: bool = True, **values: Any) -> int:
         """Write the scoped, filtered Call List to ``path`` as CSV; returns the number of calls written."""
-        return reports.export_csv(self.stores.calls, self.actor, self._resolved(filters, values), path, sort=sort,
+        return reports.export_csv(self.stores.calls, self.actor, self.resolve(filters, **values), path, sort=sort,
                                   descending=descending)
 
     def groups(self) -> list[str]:
         """The groups worth filtering by (active groups whose calls this user may list)."""
         return reports.visible_groups(self.stores.calls, self.stores.state, self.actor)
+
+    def may_view_audit(self) -> bool:
+        """Whether this user gets the audit reports (the auditor role, read afresh; dimnb.audit decides)."""
+        from dimnb import audit
+
+        return audit.may_view_audit(self.stores.state, self.login)
 
     def why(self, call_id: int) -> dict[str, str | None]:
         actor = self.actor
@@ -153,9 +177,13 @@ class Workbench:
 
     # ------------------------------------------------------------------ sessions and widgets
 
+    def find_session(self, call_id: int) -> sessions.Session | None:
+        """The Call Session of ``call_id``, or None alike for a call that does not exist and one out of scope."""
+        return sessions.build_session(self.stores.calls, self.actor, call_id, state=self.stores.state)
+
     def session(self, call_id: int) -> sessions.Session:
         """The Call Session of ``call_id`` (raises NotFound for a call that does not exist *or* is out of scope)."""
-        found = sessions.build_session(self.stores.calls, self.actor, call_id, state=self.stores.state)
+        found = self.find_session(call_id)
         if found is None:
             raise NotFound(f"no call {call_id} (or not one you may see)")
         return found
@@ -165,13 +193,13 @@ class Workbench:
         """The one docked player of this workbench: it keeps playing whatever else is shown."""
         from dimnb.widgets import Player
 
-        return Player(self.stores, self.login)
+        return Player(self)
 
     def session_view(self, call_id: int | None = None) -> SessionView:
         """A session view wired to ``self.player`` (a click on a recording plays it there)."""
         from dimnb.widgets import SessionView
 
-        view = SessionView(self.stores, self.login, on_play_request=self.player.handle_play_request)
+        view = SessionView(self, on_play_request=self.player.handle_play_request)
         if call_id is not None:
             view.show(call_id)
         return view
@@ -180,7 +208,7 @@ class Workbench:
         """The Call List app (filter bar, table, session view and this workbench's player), ready to display."""
         from dimnb.widgets import CallListApp
 
-        return CallListApp(self.stores, self.login, logout_url=logout_url, links=links, player=self.player)
+        return CallListApp(self, logout_url=logout_url, links=links)
 
     def __repr__(self) -> str:
         return f"<dimnb.Workbench {self.stores.data.root} as {self.login}>"
@@ -200,5 +228,9 @@ def open_workbench(data_dir: str | os.PathLike[str] | None = None, user: str | N
     login = server_user or user
     if not login:
         raise InvalidInput("user: say who you are: dimnb.open(data_dir, user='LOGIN')", field="user")
+    if data_dir is None and server_user:  # a dashboard kernel: the stores it opened before anyone logged in
+        from dimnb.server.kernel_side import stores as kernel_stores
+
+        return Workbench(kernel_stores(), login)
     return Workbench(Stores.open(str(data_dir) if data_dir else None), login)
 

@@ -65,7 +65,7 @@ def _visible(stores: Stores, login: str) -> set[int]:
 
 def test_the_table_holds_one_page_of_the_users_scope(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
-    table = CallTable(stores, "olivia")
+    table = CallTable(Workbench(stores, "olivia"))
     visible = _visible(stores, "olivia")
     assert table.total == len(visible) and len(table.rows) == min(50, len(visible))
     assert {r["call_id"] for r in table.rows} <= visible and table.call_ids == tuple(r["call_id"] for r in table.rows)
@@ -78,7 +78,7 @@ def test_the_table_holds_one_page_of_the_users_scope(demo_playable: Path) -> Non
 
 def test_no_out_of_scope_row_is_ever_sent(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
-    table = CallTable(stores, "olivia", load=False)
+    table = CallTable(Workbench(stores, "olivia"), load=False)
     wire = Wire(table)
     for page in (1, 2, 3):
         table.go_to(page)
@@ -90,7 +90,7 @@ def test_no_out_of_scope_row_is_ever_sent(demo_playable: Path) -> None:
 
 def test_sorting_and_paging_from_the_browser(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
-    table = CallTable(stores, "maria", page_size=20)
+    table = CallTable(Workbench(stores, "maria"), page_size=20)
     total = table.total
     from_browser(table, {"type": "sort", "column": "duration_seconds"})
     assert (table.sort, table.descending, table.page) == ("duration_seconds", True, 1)
@@ -140,7 +140,7 @@ def test_past_the_cap_the_total_says_more_than_and_paging_goes_on(demo_playable:
 ])
 def test_forged_sort_and_page_messages_change_nothing_and_raise_nothing(demo_playable: Path, content: Any,
                                                                         caplog: Any) -> None:
-    table = CallTable(_stores(demo_playable), "maria")
+    table = CallTable(Workbench(_stores(demo_playable), "maria"))
     before = dict(table.state)
     rows = table.rows
     from_browser(table, content)
@@ -153,7 +153,7 @@ def test_forged_sort_and_page_messages_change_nothing_and_raise_nothing(demo_pla
 def test_an_open_counts_only_for_a_row_the_table_sent_for_this_page(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     opened: list[int] = []
-    table = CallTable(stores, "olivia", on_open=opened.append, page_size=10)
+    table = CallTable(Workbench(stores, "olivia"), on_open=opened.append, page_size=10)
     page_one = table.call_ids
     table.go_to(2)
     page_two = table.call_ids
@@ -168,7 +168,7 @@ def test_an_open_counts_only_for_a_row_the_table_sent_for_this_page(demo_playabl
 def test_forged_traits_do_not_change_what_the_kernel_holds(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     opened: list[int] = []
-    table = CallTable(stores, "olivia", on_open=opened.append)
+    table = CallTable(Workbench(stores, "olivia"), on_open=opened.append)
     outside = min(set(r[0] for r in stores.calls.query("SELECT call_id FROM calls")) - _visible(stores, "olivia"))
     truth = dict(table.state)
     browser_sets(table, rows=[{"call_id": outside, "start": "x"}], page=7, sort="password", total=10**6,
@@ -181,7 +181,7 @@ def test_forged_traits_do_not_change_what_the_kernel_holds(demo_playable: Path) 
 
 
 def test_the_table_shows_progress_while_it_queries(demo_playable: Path) -> None:
-    table = CallTable(_stores(demo_playable), "maria", load=False)
+    table = CallTable(Workbench(_stores(demo_playable), "maria"), load=False)
     events: list[tuple[str, Any]] = []
     for name in ("loading", "counting", "rows", "total"):
         table.observe(lambda change: events.append((change["name"], change["new"] if change["name"] in (
@@ -199,7 +199,7 @@ def test_the_table_shows_progress_while_it_queries(demo_playable: Path) -> None:
 
 def test_a_user_who_is_switched_off_sees_nothing_at_the_next_refresh(demo_built: Path, tmp_path: Path) -> None:
     data = copy_demo(demo_built, tmp_path)
-    table = CallTable(_stores(data), "olivia")
+    table = CallTable(Workbench(_stores(data), "olivia"))
     assert table.rows
     drop_from_directory(data, users={"olivia"})
     from_browser(table, {"type": "refresh"})
@@ -219,7 +219,7 @@ def _form(**values: Any) -> dict[str, Any]:
 
 def test_the_filter_bar_emits_validated_filters(demo_playable: Path) -> None:
     got: list[Filters] = []
-    bar = FilterBar(_stores(demo_playable), "maria", on_change=got.append)
+    bar = FilterBar(Workbench(_stores(demo_playable), "maria"), on_change=got.append)
     assert bar.options["groups"] and "Sales" in bar.options["groups"] and bar.options["share_groups"] == [
         "Management", "Sales", "Support"]
     assert bar.form["timezone"] == "Europe/London"
@@ -251,7 +251,7 @@ def test_the_filter_bar_emits_validated_filters(demo_playable: Path) -> None:
 def test_a_bad_form_names_the_field_and_keeps_the_last_good_filters(demo_playable: Path, form: dict[str, Any],
                                                                     field: str) -> None:
     got: list[Filters] = []
-    bar = FilterBar(_stores(demo_playable), "maria", on_change=got.append)
+    bar = FilterBar(Workbench(_stores(demo_playable), "maria"), on_change=got.append)
     from_browser(bar, {"type": "apply", "form": _form(direction=["outbound"])})
     good = bar.filters
     from_browser(bar, {"type": "apply", "form": _form(**form)})
@@ -274,7 +274,7 @@ def test_a_bad_form_names_the_field_and_keeps_the_last_good_filters(demo_playabl
 ])
 def test_forged_filter_bar_messages_raise_nothing(demo_playable: Path, content: Any, caplog: Any) -> None:
     got: list[Filters] = []
-    bar = FilterBar(_stores(demo_playable), "maria", on_change=got.append)
+    bar = FilterBar(Workbench(_stores(demo_playable), "maria"), on_change=got.append)
     from_browser(bar, content)
     assert "Traceback" not in caplog.text and "Traceback" not in bar.message
     assert all(isinstance(f, Filters) for f in got)
@@ -284,7 +284,7 @@ def test_forged_filter_bar_messages_raise_nothing(demo_playable: Path, content: 
 def test_saved_filters_from_the_bar(demo_built: Path, tmp_path: Path) -> None:
     data = copy_demo(demo_built, tmp_path)
     got: list[Filters] = []
-    bar = FilterBar(_stores(data), "maria", on_change=got.append)
+    bar = FilterBar(Workbench(_stores(data), "maria"), on_change=got.append)
     from_browser(bar, {"type": "apply", "form": _form(direction=["inbound"], min_duration="120")})
     from_browser(bar, {"type": "save_as", "name": "Long inbound", "share_with": "Sales"})
     [item] = bar.saved
@@ -301,7 +301,7 @@ def test_saved_filters_from_the_bar(demo_built: Path, tmp_path: Path) -> None:
     from_browser(bar, {"type": "update", "id": item["id"], "name": "Long calls", "share_with": ""})
     assert [(s["name"], s["shared_group"]) for s in bar.saved] == [("Long calls", None)]
     # a member of a group sees a shared filter read-only: the bar refuses to change it
-    olivia_bar = FilterBar(_stores(data), "olivia")
+    olivia_bar = FilterBar(Workbench(_stores(data), "olivia"))
     from_browser(bar, {"type": "update", "id": item["id"], "name": "Long calls", "share_with": "Sales"})
     olivia_bar.refresh_options()
     [shared] = olivia_bar.saved
@@ -313,7 +313,7 @@ def test_saved_filters_from_the_bar(demo_built: Path, tmp_path: Path) -> None:
     from_browser(olivia_bar, {"type": "save"})
     assert "save a copy" in olivia_bar.message
     # someone else's private filter is "no such saved filter", like a missing one
-    nina_bar = FilterBar(_stores(data), "nina")
+    nina_bar = FilterBar(Workbench(_stores(data), "nina"))
     for forged in (item["id"], 10**9):
         from_browser(nina_bar, {"type": "load_saved", "id": forged})
         assert nina_bar.message == "no such saved filter"
@@ -326,7 +326,7 @@ def test_a_broken_saved_filter_loads_what_still_works_and_says_what_not(demo_bui
     Workbench(_stores(data), "maria").saved.save("Retention", group="Retention", direction="outbound")
     drop_from_directory(data, groups={"Retention"})
     got: list[Filters] = []
-    bar = FilterBar(_stores(data), "maria", on_change=got.append)
+    bar = FilterBar(Workbench(_stores(data), "maria"), on_change=got.append)
     assert "Retention" not in bar.options["groups"]
     from_browser(bar, {"type": "load_saved", "id": bar.saved[0]["id"]})
     assert bar.message_kind == "error" and bar.error_field == "group"
@@ -343,7 +343,7 @@ def test_a_broken_saved_filter_loads_what_still_works_and_says_what_not(demo_bui
 
 def test_a_start_time_click_opens_the_session_and_the_player_stays(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
-    app = CallListApp(stores, "maria", logout_url="/logout", links=[("Audit", "/voila/render/audit.ipynb")])
+    app = CallListApp(Workbench(stores, "maria"), logout_url="/logout", links=[("Audit", "/voila/render/audit.ipynb")])
     player = app.player
     assert isinstance(player, Player) and app.children[-1] is player and app.widget is app
     assert app.header.user_name == "Maria Keller" and app.header.links == [
@@ -373,7 +373,7 @@ def test_the_app_ignores_forged_opens_and_shows_plain_messages(demo_built: Path,
                                                                caplog: Any) -> None:
     data = copy_demo(demo_built, tmp_path)
     stores = _stores(data)
-    app = CallListApp(stores, "olivia")
+    app = CallListApp(Workbench(stores, "olivia"))
     outside = min(set(r[0] for r in stores.calls.query("SELECT call_id FROM calls")) - _visible(stores, "olivia"))
     for forged in (outside, 10**9, "1", None):
         from_browser(app.table, {"type": "open", "call_id": forged})
@@ -396,11 +396,11 @@ def test_header_links_are_checked(demo_playable: Path) -> None:
         with pytest.raises(ValueError):
             safe_url(bad)
         with pytest.raises(ValueError):
-            CallListApp(stores, "maria", links=[("Audit", bad)])
+            CallListApp(Workbench(stores, "maria"), links=[("Audit", bad)])
     assert safe_url("https://example.org/a?b=c") == "https://example.org/a?b=c"
     assert safe_url("/voila/render/audit.ipynb") == "/voila/render/audit.ipynb"
     with pytest.raises(ValueError):
-        CallListApp(stores, "maria", logout_url="javascript:logout()")
+        CallListApp(Workbench(stores, "maria"), logout_url="javascript:logout()")
 
 
 def test_the_workbench_app_uses_its_player(demo_playable: Path) -> None:

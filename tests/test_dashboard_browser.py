@@ -3,8 +3,9 @@
 For three demo users with different scopes: sign in; the call list shows the
 scoped count the API gives; open a session; click a recording's timeline at
 half its width and hear it from there; pause, resume, mute, volume, download;
-move around the app while it plays. With ``$DIMNB_SCREENSHOTS`` set, the
-screenshots the README shows are written there.
+move around the app while it plays; addresses, Back and Forward; the audit
+view. With ``$DIMNB_SCREENSHOTS`` set, the screenshots the README shows are
+written there.
 """
 
 from __future__ import annotations
@@ -156,15 +157,136 @@ def test_a_user_without_playback_sees_no_recording_section(browser, server: Serv
         stores.close()
 
 
-def test_the_auditor_gets_the_audit_dashboard(browser, server: Server) -> None:
-    page = _sign_in(browser, server, "audrey")
+# ------------------------------------------------------------------------------------------ addresses, Back, Forward
+# A session link pasted while signed out opens that session after signing in; Back and Forward move between the
+# list, sessions and a report without stopping the docked player; a link to a call outside your scope looks like a
+# link to a call that does not exist; the audit view exists for auditors only.
+
+PLAYING = f"() => {AUDIO} && !{AUDIO}.paused && {AUDIO}.currentTime > 0"
+
+
+@pytest.fixture(scope="module")
+def stores(server: Server):  # type: ignore[no-untyped-def]
+    opened = Stores.open(str(server.data))
+    yield opened
+    opened.close()
+
+
+def _open(browser, server: Server, login: str, address: str):  # type: ignore[no-untyped-def]
+    """A new browser (signed out) opens ``address``, signs in, and is taken to it."""
+    page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.goto(server.base + address)
+    page.wait_for_selector("#username")
+    page.fill("#username", login)
+    page.fill("#password", f"{login}-demo")
+    page.click("#login_submit")
+    page.wait_for_selector("div.dimnb-app-header", timeout=120_000)
+    return page
+
+
+def _advancing(page, timeout: int = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """The docked player plays on: its time moves forward from where it is now."""
+    now = page.evaluate(f"{AUDIO}.currentTime")
+    page.wait_for_function(f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {now} + 0.3", timeout=timeout)
+
+
+def _session(page, call_id: int) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector(f".dimnb-session-pane .dimnb-session[data-call-id='{call_id}']", timeout=60_000)
+
+
+def test_back_and_forward_move_between_views_while_the_audio_plays(browser, server: Server, stores) -> None:
+    wb = Workbench(stores, "maria")
+    recorded = wb.calls(with_recordings=True, limit=2)["call_id"].tolist()
+    first, second = (int(c) for c in recorded)
+
+    # a session link pasted while signed out: after signing in, that session
+    page = _open(browser, server, "maria", f"/dashboard#/call/{first}")
     try:
-        link = page.locator("a.dimnb-link", has_text="Audit")
-        assert link.count() == 1
-        page.goto(server.base + link.get_attribute("href"))
-        page.wait_for_selector("text=who listened to what", timeout=120_000)
-        page.wait_for_selector("text=audit chain ok", timeout=120_000)
-        assert "Traceback" not in page.content()
+        _session(page, first)
+        assert page.evaluate("location.hash") == f"#/call/{first}"
+        bar = page.locator(".dimnb-rec.dimnb-playable").first
+        box = bar.bounding_box()
+        bar.click(position={"x": box["width"] * 0.2, "y": box["height"] / 2})
+        page.wait_for_function(PLAYING, timeout=60_000)
+        playing = page.locator(".dimnb-player").get_attribute("data-play-id")
+
+        # the list (its own address, with its filters), another session, a report: each a history entry
+        page.locator(".dimnb-back").first.click()
+        page.wait_for_function("() => location.hash.startsWith('#/calls')", timeout=30_000)
+        page.select_option(".dimnb-f-direction", "inbound")
+        page.wait_for_function("() => location.hash.includes('direction=inbound')", timeout=30_000)
+        list_address = page.evaluate("location.hash")
+        page.evaluate(f"location.hash = '#/call/{second}'")  # as a link in a report would
+        _session(page, second)
+        page.evaluate("location.hash = '#/report/agents?period=last_7_days'")
+        page.wait_for_selector(".dimnb-report-pane .dimnb-report-placeholder", timeout=30_000)
+        _advancing(page)
+
+        # Back: the second session, then the list with its filters; Forward: the session again
+        page.go_back()
+        _session(page, second)
+        _advancing(page)
+        page.go_back()
+        page.wait_for_function(f"() => location.hash === {list_address!r}", timeout=30_000)
+        page.wait_for_selector(".dimnb-list-pane tr.dimnb-call-row", timeout=30_000)
+        assert page.locator(".dimnb-f-direction").input_value() == "inbound"
+        page.go_forward()
+        _session(page, second)
+        _advancing(page)
+        # one play all along: never restarted, never re-created
+        assert page.locator(".dimnb-player").get_attribute("data-play-id") == playing
+        assert page.locator("audio.dimnb-audio").count() == 1
+
+        # Copy link: the clipboard, or the address shown to copy by hand
+        page.locator(".dimnb-copy-link").click()
+        page.wait_for_function("() => document.querySelector('.dimnb-copy-link').textContent.includes('copied')"
+                               " || !document.querySelector('input.dimnb-link-text').hidden", timeout=10_000)
+        if page.locator("input.dimnb-link-text").is_visible():
+            assert page.locator("input.dimnb-link-text").input_value() == page.url
+        _shot(page, "navigation-maria")
+
+        # a link to a call outside her scope shows exactly what a link to a call that does not exist shows
+        everyone = {int(r[0]) for r in stores.calls.query("SELECT call_id FROM calls")}
+        outside = min(everyone - set(int(c) for c in wb.calls()["call_id"]))
+        shown = []
+        for call_id in (outside, max(everyone) + 1000):
+            page.evaluate(f"location.hash = '#/call/{call_id}'")
+            page.wait_for_selector(".dimnb-session-pane .dimnb-session-message:has-text('No such call.')",
+                                   timeout=60_000)
+            shown.append((page.locator(".dimnb-session-pane").inner_text(),
+                          page.locator("div.dimnb-app-header").inner_text()))
+            page.go_back()
+            _session(page, second)
+        assert shown[0] == shown[1] and str(outside) not in "".join(shown[0])
+        _advancing(page)
+    finally:
+        page.context.close()
+
+
+def test_the_audit_view_is_for_auditors_only(browser, server: Server) -> None:
+    # not an auditor: the server's page is a 404, and the app's #/audit means nothing, like any unknown address
+    # (tests/test_navigation.py: the same, in the kernel, for the app's #/audit)
+    client = server.client()
+    client.login("maria")
+    assert client.request("/audit").status == 404
+
+    # the auditor: the same header, pickers, call numbers that open their sessions, Integrity folded
+    page = _open(browser, server, "audrey", "/dashboard")
+    try:
+        page.locator("a.dimnb-link", has_text="Audit").click()
+        page.wait_for_selector(".dimnb-audit .dimnb-audit-body h3", timeout=60_000)
+        assert page.evaluate("location.hash").startswith("#/audit")
+        assert page.locator(".dimnb-user").count() == 1 and page.locator("a.dimnb-logout").count() == 1
         _shot(page, "audit-audrey")
+        assert not page.locator("details.dimnb-audit-integrity pre").is_visible()
+        page.locator("details.dimnb-audit-integrity summary").click()
+        assert "chain" in page.locator("details.dimnb-audit-integrity pre").inner_text()
+        page.select_option(".dimnb-audit-picker select >> nth=0", label="All time")
+        page.wait_for_function("() => location.hash === '#/audit?period=all'", timeout=30_000)
+        link = page.locator("a.dimnb-audit-call").first
+        call_id = int(link.get_attribute("href").rsplit("/", 1)[1])
+        link.click()
+        _session(page, call_id)
+        assert "Traceback" not in page.content()
     finally:
         page.context.close()

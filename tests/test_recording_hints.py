@@ -33,6 +33,7 @@ from dimnb.filters import Filters
 from dimnb.ingest.loader import load_3cx
 from dimnb.store.stores import Stores
 from dimnb.widgets import SessionView
+from dimnb.workbench import Workbench
 
 T0 = datetime(2026, 3, 23, 9, 0, tzinfo=timezone.utc)
 USERS = {"101": ("ann", "Ann Agent"), "102": ("bob", "Bob Lead"), "104": ("cat", "Cat Support")}
@@ -150,7 +151,7 @@ def _seen_by(stores: Stores, login: str, call_id: int) -> dict[str, object]:
     seen["text"] = session.to_text() if session else None
     seen["cli text"] = _cli(stores, "session", str(call_id), "--as", login)
     seen["cli json"] = _cli(stores, "session", str(call_id), "--as", login, "--format", "json")
-    view = SessionView(stores, login)
+    view = SessionView(Workbench(stores, login))
     view.show(call_id)
     seen["widget"] = {name: getattr(view, name) for name in ("session", "peaks", "message", "selected")}
     for with_recordings in (False, True):

@@ -94,7 +94,7 @@ def _olivias_recorded(stores: Stores) -> int:
 def test_show_puts_the_session_and_peaks_into_state(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     call_id = _transferred(stores)
-    view = SessionView(stores, "alex")
+    view = SessionView(Workbench(stores, "alex"))
     wire = Wire(view)
     shown = view.show(call_id)
     assert shown is not None and view.current is shown
@@ -111,7 +111,7 @@ def test_out_of_scope_and_nonexistent_look_the_same_and_leak_nothing(demo_playab
     hidden = _not_olivias(stores)
     source_id = stores.calls.query("SELECT source_id FROM calls WHERE call_id = $c", {"c": hidden})[0][0]
     files = [r[0] for r in stores.calls.query("SELECT file_name FROM recordings WHERE call_id = $c", {"c": hidden})]
-    view = SessionView(stores, "olivia")
+    view = SessionView(Workbench(stores, "olivia"))
     view.show(_olivias_recorded(stores))
     wire = Wire(view)
     assert view.show(hidden) is None
@@ -127,7 +127,7 @@ def test_no_recording_section_for_a_user_who_may_play_none(demo_playable: Path) 
     stores = _stores(demo_playable)
     call_id = _transferred(stores)
     for login in ("audrey", "nina"):
-        view = SessionView(stores, login)
+        view = SessionView(Workbench(stores, login))
         wire = Wire(view)
         if view.show(call_id) is None:
             continue
@@ -145,7 +145,7 @@ def test_a_click_becomes_a_play_request_with_the_offset(demo_playable: Path) -> 
     stores = _stores(demo_playable)
     call_id = _transferred(stores)
     got: list[PlayRequest] = []
-    view = SessionView(stores, "alex", on_play_request=got.append)
+    view = SessionView(Workbench(stores, "alex"), on_play_request=got.append)
     session = view.show(call_id)
     rec = session.playable[1]
     from_browser(view, {"type": "play", "recording_id": rec.recording_id, "offset_seconds": 12.25})
@@ -182,7 +182,7 @@ def test_a_click_becomes_a_play_request_with_the_offset(demo_playable: Path) -> 
 def test_forged_messages_are_refused_quietly(demo_playable: Path, content: Any, caplog: Any) -> None:
     stores = _stores(demo_playable)
     got: list[PlayRequest] = []
-    view = SessionView(stores, "alex", on_play_request=got.append)
+    view = SessionView(Workbench(stores, "alex"), on_play_request=got.append)
     session = view.show(_transferred(stores))
     if isinstance(content, dict) and content.get("recording_id") == "RID":
         content = {**content, "recording_id": session.playable[0].recording_id}
@@ -195,7 +195,7 @@ def test_forged_messages_are_refused_quietly(demo_playable: Path, content: Any, 
 def test_a_recording_of_another_call_is_refused_even_if_playable(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     got: list[PlayRequest] = []
-    view = SessionView(stores, "alex", on_play_request=got.append)
+    view = SessionView(Workbench(stores, "alex"), on_play_request=got.append)
     view.show(_transferred(stores))
     other = stores.calls.query("SELECT min(recording_id) FROM recordings WHERE call_id <> $c",
                                {"c": view.current.call_id})[0][0]
@@ -207,7 +207,7 @@ def test_a_revoked_grant_is_honoured_at_the_next_click(demo_playable: Path, tmp_
     stores = _stores(demo_playable)
     call_id = _olivias_recorded(stores)
     got: list[PlayRequest] = []
-    view = SessionView(stores, "olivia", on_play_request=got.append)
+    view = SessionView(Workbench(stores, "olivia"), on_play_request=got.append)
     rec = view.show(call_id).playable[0]
     set_grants(stores.state, "olivia", playback="none")
     try:
@@ -223,7 +223,7 @@ def test_a_failing_callback_is_logged_not_shown(demo_playable: Path, caplog: Any
     def broken(request: PlayRequest) -> None:
         raise RuntimeError("secret internals /var/lib/x")
 
-    view = SessionView(stores, "alex", on_play_request=broken)
+    view = SessionView(Workbench(stores, "alex"), on_play_request=broken)
     view.show(_transferred(stores))
     with caplog.at_level(logging.ERROR):
         from_browser(view, {"type": "play", "recording_id": view.current.playable[0].recording_id,
@@ -238,7 +238,7 @@ def test_a_failing_callback_is_logged_not_shown(demo_playable: Path, caplog: Any
 def test_play_in_the_kernel_sends_bytes_on_request_and_audits_them(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     before = len(read_events(stores.state))
-    player = Player(stores, "alex", audio_base="")  # the real audit log
+    player = Player(Workbench(stores, "alex"), audio_base="")  # the real audit log
     wire = Wire(player)
     call_id = _transferred(stores)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"), call_id).playable[1]
@@ -310,7 +310,7 @@ def test_player_refusals_are_audited_as_denied(demo_playable: Path, demo_pending
     hidden = stores.calls.query("SELECT min(recording_id) FROM recordings r WHERE r.call_id NOT IN "
                                 "(SELECT call_id FROM call_users WHERE login = 'olivia')")[0][0]
     missing = stores.calls.query("SELECT max(recording_id) FROM recordings")[0][0] + 1000
-    player = Player(stores, "olivia", audio_base="")
+    player = Player(Workbench(stores, "olivia"), audio_base="")
     asked = (hidden, missing, str(hidden), None, True, 1.5, -1)
     for rid in asked:
         assert not player.play(rid, 0)  # type: ignore[arg-type]
@@ -324,7 +324,7 @@ def test_player_refusals_are_audited_as_denied(demo_playable: Path, demo_pending
     pending = _stores(demo_pending)
     pending_before = len(read_events(pending.state))
     rid = pending.calls.query("SELECT min(recording_id) FROM recordings WHERE state = 'pending_archive'")[0][0]
-    assert not Player(pending, "alex", audio_base="").play(rid, 0)
+    assert not Player(Workbench(pending, "alex"), audio_base="").play(rid, 0)
     assert [(e.kind, e.recording_id) for e in _events_since(pending, pending_before)] == [("denied", rid)]
 
 
@@ -333,7 +333,7 @@ def test_too_large_for_the_widget_channel_says_so(demo_playable: Path) -> None:
     before = len(read_events(stores.state))
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="", max_inline_bytes=1000)
+    player = Player(Workbench(stores, "alex"), audio_base="", max_inline_bytes=1000)
     assert not player.play(rec.recording_id, 0)
     assert player.message == TOO_LARGE and player.source == {} and _events_since(stores, before) == []
 
@@ -342,7 +342,7 @@ def test_revoked_between_play_and_bytes_sends_nothing_and_is_denied(demo_playabl
     stores = _stores(demo_playable)
     call_id = _olivias_recorded(stores)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "olivia"), call_id).playable[0]
-    player = Player(stores, "olivia", audio_base="")
+    player = Player(Workbench(stores, "olivia"), audio_base="")
     wire = Wire(player)
     assert player.play(rec.recording_id, 0)
     play_id = player.source["play_id"]
@@ -362,7 +362,7 @@ def test_audit_failure_refuses_playback_without_a_traceback(demo_playable: Path,
     stores = _stores(demo_playable)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="")
+    player = Player(Workbench(stores, "alex"), audio_base="")
     wire = Wire(player)
     assert player.play(rec.recording_id, 0)
 
@@ -381,7 +381,7 @@ def test_download_in_the_kernel_is_audited_and_named(demo_playable: Path) -> Non
     before = len(read_events(stores.state))
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="")
+    player = Player(Workbench(stores, "alex"), audio_base="")
     wire = Wire(player)
     player.play(rec.recording_id, 0)
     play_id = player.source["play_id"]
@@ -399,7 +399,7 @@ def test_python_controls_reach_the_browser(demo_playable: Path) -> None:
     stores = _stores(demo_playable)
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
-    player = Player(stores, "alex", audio_base="")
+    player = Player(Workbench(stores, "alex"), audio_base="")
     wire = Wire(player)
     player.pause()
     assert wire.custom() == []  # nothing playing: nothing to command
@@ -421,7 +421,7 @@ def test_python_controls_reach_the_browser(demo_playable: Path) -> None:
 
 
 def test_listener_preferences_are_clamped_whatever_the_browser_sends(demo_playable: Path) -> None:
-    player = Player(_stores(demo_playable), "alex", audio_base="")
+    player = Player(Workbench(_stores(demo_playable), "alex"), audio_base="")
     for sent, expected in [(0.3, 0.3), (7, 1.0), (-2, 0.0), ("loud", 1.0), (None, 1.0), (float("nan"), 1.0)]:
         browser_sets(player, volume=sent)
         assert player.volume == expected
@@ -450,7 +450,7 @@ def test_under_the_server_the_source_is_an_authenticated_url(demo_playable: Path
     rec = sessions.build_session(stores.calls, access.load_actor(stores.state, "alex"),
                                  _transferred(stores)).playable[0]
     monkeypatch.setenv("DIMNB_AUDIO_BASE", "/base/dimnb/audio")
-    player = Player(stores, "alex", max_inline_bytes=10)  # URL mode: no size limit applies
+    player = Player(Workbench(stores, "alex"), max_inline_bytes=10)  # URL mode: no size limit applies
     wire = Wire(player)
     assert player.url_mode and player.play(rec.recording_id, 3)
     first = player.source
@@ -462,6 +462,6 @@ def test_under_the_server_the_source_is_an_authenticated_url(demo_playable: Path
     from_browser(player, {"type": "need_audio", "play_id": player.source["play_id"]})
     from_browser(player, {"type": "download", "play_id": player.source["play_id"]})
     assert wire.custom() == [] and _events_since(stores, before) == []  # the server streams and audits
-    hidden = Player(stores, "olivia", audio_base="/dimnb/audio/")
+    hidden = Player(Workbench(stores, "olivia"), audio_base="/dimnb/audio/")
     assert not hidden.play(rec.recording_id, 0) and hidden.source == {}
     assert [(e.kind, e.login) for e in _events_since(stores, before)] == [("denied", "olivia")]  # refused: audited

@@ -25,11 +25,11 @@ from dimnb.datadir import DATA_ENV
 if TYPE_CHECKING:
     from dimnb.store.stores import Stores
 
-# dimnb.workbench.USER_ENV, spelt out: importing the workbench would load pandas into every kernel.
+# dimnb.workbench.USER_ENV, spelt out: this module is imported before the kernel warms up.
 USER_ENV = "DIMNB_USER"
 
 # What the dashboards import (see dimnb/notebooks/dashboard.ipynb and audit.ipynb's first cell).
-DASHBOARD_MODULES = ("dimnb.widgets.app", "dimnb.audit", "dimnb.store.stores")
+DASHBOARD_MODULES = ("dimnb.widgets.app", "dimnb.audit", "dimnb.store.stores", "dimnb.workbench")
 
 
 _stores: Stores | None = None

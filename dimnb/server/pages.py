@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 _STYLE = """
 *{box-sizing:border-box}
@@ -37,18 +38,32 @@ def _page(title: str, body: str) -> str:
             f'<body><main class="card"><div class="brand">{_LOGO}<span>dimnb</span></div>{body}</main></body></html>')
 
 
+# The browser keeps a link's fragment (``/dashboard#/call/473``) across the redirect to this page, but never
+# sends it to the server: this adds it to the form's ``next`` so that signing in opens the view linked to.
+_KEEP_FRAGMENT = """(function () {
+  var hash = location.hash, form = document.getElementById("login_form");
+  if (!form || hash.length < 2 || hash.length > 2000) return;
+  var url = new URL(form.getAttribute("action"), location.href);
+  var next = url.searchParams.get("next") || "";
+  if (next.indexOf("#") < 0) url.searchParams.set("next", next + hash);
+  form.setAttribute("action", url.pathname + url.search);
+})();"""
+
+
 def login_page(*, action: str, next_url: str, xsrf_html: str, error: str | None = None, username: str = "") -> str:
     message = f'<div class="msg error" role="alert">{escape(error)}</div>' if error else ""
     return _page("Sign in · dimnb", (
         '<p class="sub">Call recordings and reports. Sign in with your own account.</p>'
         f"{message}"
-        f'<form method="post" action="{escape(action)}?next={escape(next_url)}">{xsrf_html}'
+        f'<form id="login_form" method="post" action="{escape(action)}?next={escape(quote(next_url, safe="/"))}">'
+        f"{xsrf_html}"
         '<label for="username">Username</label>'
         f'<input id="username" name="username" type="text" autocomplete="username" value="{escape(username)}" '
         'autofocus required>'
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password" required>'
         '<button type="submit" id="login_submit">Sign in</button></form>'
+        f"<script>{_KEEP_FRAGMENT}</script>"
     ))
 
 

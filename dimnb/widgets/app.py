@@ -1,8 +1,9 @@
 """The Call List app: header, filter bar, call table, Call Session view and ONE docked player, wired together.
 
-``CallListApp(stores, login, logout_url=..., links=...)`` is itself a widget
-(an ``ipywidgets.VBox``; ``.widget`` returns it too). In a dashboard the login
-is the one the server authenticated (``$DIMNB_USER``), never a value from the
+``CallListApp(workbench, logout_url=..., links=...)`` (or ``workbench.app(...)``)
+is itself a widget (an ``ipywidgets.VBox``; ``.widget`` returns it too). Every
+part asks the one ``Workbench`` (``dimnb.open``): in a dashboard its login is
+the one the server authenticated (``$DIMNB_USER``), never a value from the
 page.
 
 - A change in the filter bar runs the table from page 1 (and goes back to
@@ -21,24 +22,28 @@ from __future__ import annotations
 
 import logging
 import re
+from html import escape
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
 import traitlets
 
-from dimnb import access
-from dimnb.errors import DimnbError
+from dimnb.errors import DimnbError, InvalidInput, NotFound
 from dimnb.filters import Filters
 from dimnb.reports import DEFAULT_PAGE_SIZE
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import FAILED
 from dimnb.widgets.call_table import CallTable
 from dimnb.widgets.filter_bar import FilterBar
-from dimnb.widgets.player import Player
-from dimnb.widgets.session_view import SessionView
+from dimnb.widgets.history import (NOT_UNDERSTOOD, History, Route, calls_fragment, filters_of_params,
+                                    fragment_of, parse_fragment)
+from dimnb.widgets.session_view import NO_SUCH_CALL, SessionView
+
+if TYPE_CHECKING:
+    from dimnb.widgets.audit_view import AuditView
+    from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.app")
 
@@ -107,29 +112,49 @@ class AppHeader(anywidget.AnyWidget):
                 self.message = FAILED
 
 
-class CallListApp(ipywidgets.VBox):
-    """The Call List with its sessions and the docked player: display it (``app`` or ``app.widget``)."""
+class ReportPlaceholder(ipywidgets.HTML):
+    """Stands in for the report views until they are connected (``CallListApp.report_view``)."""
 
-    def __init__(self, stores: Stores, login: str, *, logout_url: str | None = None, links: Iterable[Any] = (),
-                 player: Player | None = None, filters: Filters | None = None,
-                 page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any) -> None:
-        actor = access.load_actor(stores.state, login)  # an unknown or inactive user stops here
-        self.stores = stores
-        self.login = login
+    def show(self, name: str, **parameters: str | list[str]) -> None:
+        self.value = f"<p class='dimnb-report-placeholder'>The {escape(name)} report is not available yet.</p>"
+
+
+class CallListApp(ipywidgets.VBox):
+    """The Call List with its sessions, reports and the docked player: display it (``app`` or ``app.widget``)."""
+
+    # The views and their addresses (dimnb.widgets.history): adding a view is one line here and its method.
+    ROUTES: dict[str, str] = {
+        "calls": "_route_calls",
+        "call": "_route_call",
+        "report": "_route_report",
+        "audit": "_route_audit",
+    }
+
+    def __init__(self, workbench: Workbench, *, logout_url: str | None = None, links: Iterable[Any] = (),
+                 filters: Filters | None = None, page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any) -> None:
+        actor = workbench.actor  # an unknown or inactive user stops here
+        self.workbench = workbench
+        audit_link = [("Audit", "#/audit")] if workbench.may_view_audit() else []
         self.header = AppHeader(user_name=actor.name, login=actor.login,
                                 logout_url=safe_url(logout_url, "logout_url") if logout_url else "",
-                                links=_links(links))
-        self.filter_bar = FilterBar(stores, login, filters=filters)
-        self.table = CallTable(stores, login, filters=self.filter_bar.filters, page_size=page_size)
-        self.player = player if player is not None else Player(stores, login)
-        self.session_view = SessionView(stores, login, on_play_request=self.player.handle_play_request)
-        self._list_pane = ipywidgets.VBox([self.table])
-        self._list_pane.add_class("dimnb-list-pane")
-        self._session_pane = ipywidgets.VBox([self.session_view])
-        self._session_pane.add_class("dimnb-session-pane")
-        self._session_pane.layout.display = "none"
+                                links=_links([*audit_link, *links]))
+        self.filter_bar = FilterBar(workbench, filters=filters)
+        self.table = CallTable(workbench, filters=self.filter_bar.filters, page_size=page_size)
+        self.player = workbench.player  # the workbench's one player: never re-created
+        self.session_view = SessionView(workbench, on_play_request=self.player.handle_play_request)
+        self.report_view: Any = ReportPlaceholder()  # anything with show(name, **parameters) and a widget
+        self.history = History()
+        self._list_pane = self._pane([self.table], "dimnb-list-pane")
+        self._session_pane = self._pane([self.session_view], "dimnb-session-pane")
+        self._report_pane = self._pane([self.report_view], "dimnb-report-pane")
+        self.audit_view: AuditView | None = None  # made when an auditor first opens it
+        self._audit_pane = self._pane([], "dimnb-audit-pane")
+        self._panes = {"calls": self._list_pane, "session": self._session_pane, "report": self._report_pane,
+                       "audit": self._audit_pane}
         self._view = "calls"
-        super().__init__(children=[self.header, self.filter_bar, self._list_pane, self._session_pane, self.player],
+        self._address = calls_fragment(self.filter_bar.filters)
+        self._from_address = False  # True while following the browser's address (Back, Forward, a link)
+        super().__init__(children=[self.header, self.filter_bar, *self._panes.values(), self.history, self.player],
                          **kwargs)
         self.add_class("dimnb-app")
         self.player.add_class("dimnb-docked")
@@ -137,6 +162,10 @@ class CallListApp(ipywidgets.VBox):
         self.filter_bar.on_change(self._on_filters)
         self.table.on_open(self.open_session)
         self.header.on_nav(self.show_list)
+        self.history.on_navigate(self.navigate)
+        self._from_address = True  # the page's first address is replaced, not pushed
+        self._show("calls")
+        self._from_address = False
 
     # ------------------------------------------------------------------ public API
 
@@ -147,19 +176,29 @@ class CallListApp(ipywidgets.VBox):
 
     @property
     def view(self) -> str:
-        """``"calls"`` (the list) or ``"session"`` (a call's session)."""
+        """``"calls"`` (the list), ``"session"`` (a call's session) or ``"report"``."""
         return self._view
+
+    @property
+    def address(self) -> str:
+        """The address of the view on show (``/call/473``; the page shows it after ``#``)."""
+        return self._address
+
+    def connect_reports(self, view: Any) -> None:
+        """Show reports in ``view`` (a widget with ``show(name, **parameters)``) instead of the placeholder."""
+        self.report_view = view
+        self._report_pane.children = [view]
 
     def open_session(self, call_id: int) -> bool:
         """Show a call's session (what a click on its Start Time does). False, with a message, if refused."""
         try:
             session = self.session_view.show(call_id)
             if session is None:
-                self.header.message = self.session_view.message or "No such call."
+                self.header.message = self.session_view.message or NO_SUCH_CALL
                 return False
             self.header.message = ""
             self.header.crumb = f"Call {session.call_id} · {session.summary.start_local}"
-            self._show("session")
+            self._show("session", fragment_of("call", str(session.call_id)))
             return True
         except DimnbError as exc:
             self.header.message = str(exc)
@@ -171,6 +210,87 @@ class CallListApp(ipywidgets.VBox):
     def show_list(self) -> None:
         """Back to the call list (as it was: same filters, page and sort)."""
         self._show("calls")
+
+    def show_report(self, name: str, **parameters: str | list[str]) -> bool:
+        """Show a report (``report_view.show``); False, with a message, if it is refused."""
+        try:
+            self.report_view.show(name, **parameters)
+        except DimnbError as exc:
+            self.header.message = str(exc)
+            return False
+        except Exception:
+            log.exception("showing a report failed")
+            self.header.message = FAILED
+            return False
+        self.header.message = ""
+        self.header.crumb = f"{name.replace('_', ' ').capitalize()} report"
+        self._show("report", fragment_of("report", name, parameters))
+        return True
+
+    def show_audit(self, **parameters: Any) -> bool:
+        """The audit reports (auditors only: for anyone else this view does not exist, like an unknown address)."""
+        if not self.workbench.may_view_audit():
+            raise InvalidInput(NOT_UNDERSTOOD, field="address")
+        if self.audit_view is None:
+            from dimnb.widgets.audit_view import AuditView  # pandas and the audit report: only for auditors
+
+            self.audit_view = AuditView(self.workbench)
+            self.audit_view.on_change(lambda chosen: self.show_audit(**chosen))
+            self._audit_pane.children = [self.audit_view]
+        try:
+            self.audit_view.show(**{k: parameters.get(k) for k in ("period", "user", "group")})
+        except NotFound as exc:  # the role was withdrawn meanwhile
+            raise InvalidInput(NOT_UNDERSTOOD, field="address") from exc
+        self.header.message = ""
+        self.header.crumb = "Audit: who listened to what"
+        self._show("audit", fragment_of("audit", "", self.audit_view.parameters))
+        return True
+
+    def navigate(self, fragment: Any) -> bool:
+        """Show the view at an address (untrusted: from the page). Anything not understood: the list, and why."""
+        self._from_address = True
+        try:
+            try:
+                route = parse_fragment(fragment)
+                method = self.ROUTES.get(route.view)
+                if method is None:
+                    raise InvalidInput(NOT_UNDERSTOOD, field="address")
+                if getattr(self, method)(route):
+                    return True
+            except DimnbError as exc:
+                self.header.message = NOT_UNDERSTOOD if getattr(exc, "field", None) == "address" else str(exc)
+            except Exception:
+                log.exception("following an address failed")
+                self.header.message = FAILED
+            self._show("calls")
+            return False
+        finally:
+            self._from_address = False
+
+    # ------------------------------------------------------------------ the routes (a Route from the address)
+
+    def _route_calls(self, route: Route) -> bool:
+        filters = filters_of_params(route.params, self.filter_bar.filters.timezone)
+        if filters != self.filter_bar.filters and self.filter_bar.apply(filters) is None:
+            self.header.message = self.filter_bar.message or NOT_UNDERSTOOD
+            return False
+        self.header.message = ""
+        self._show("calls")
+        return True
+
+    def _route_call(self, route: Route) -> bool:
+        if self.open_session(int(route.target)):
+            return True
+        # A call that does not exist and one out of scope look the same: an empty session saying so.
+        self.header.crumb = NO_SUCH_CALL.rstrip(".")
+        self._show("session", route.fragment)
+        return True
+
+    def _route_report(self, route: Route) -> bool:
+        return self.show_report(route.target, **route.params)
+
+    def _route_audit(self, route: Route) -> bool:
+        return self.show_audit(**route.params)
 
     # ------------------------------------------------------------------ wiring
 
@@ -185,10 +305,20 @@ class CallListApp(ipywidgets.VBox):
             log.exception("running the filters failed")
             self.header.message = FAILED
 
-    def _show(self, view: str) -> None:
+    @staticmethod
+    def _pane(children: list[Any], css_class: str) -> ipywidgets.VBox:
+        pane = ipywidgets.VBox(children)
+        pane.add_class(css_class)
+        pane.layout.display = "none"
+        return pane
+
+    def _show(self, view: str, fragment: str | None = None) -> None:
         self._view = view
-        self._list_pane.layout.display = None if view == "calls" else "none"
-        self._session_pane.layout.display = None if view == "session" else "none"
+        for name, pane in self._panes.items():
+            pane.layout.display = None if name == view else "none"
+        self.filter_bar.layout.display = None if view in ("calls", "session") else "none"  # reports have their own
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""
+        self._address = fragment if fragment is not None else calls_fragment(self.filter_bar.filters)
+        self.history.show(self._address, replace=self._from_address)

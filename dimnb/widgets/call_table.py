@@ -1,6 +1,6 @@
 """The Call List table: one page of calls in the user's scope, sortable, paged, Start Time opens the session.
 
-``CallTable(stores, login)``; ``set_filters(filters)`` runs the list from
+``CallTable(workbench)``; ``set_filters(filters)`` runs the list from
 page 1. The kernel keeps its own record of what it showed (filters, sort,
 page, and the call ids of the rows it sent); the synced traits are output
 only and are never read back.
@@ -28,15 +28,17 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
-from dimnb import access, reports, sessions
+from dimnb import reports, sessions
 from dimnb.filters import SORTABLE, Filters
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import as_id, guarded
+
+if TYPE_CHECKING:
+    from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.call_table")
 
@@ -122,13 +124,12 @@ class CallTable(anywidget.AnyWidget):
     counting = traitlets.Bool(False).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, stores: Stores, login: str, *, filters: Filters | None = None,
+    def __init__(self, workbench: Workbench, *, filters: Filters | None = None,
                  page_size: int = reports.DEFAULT_PAGE_SIZE, on_open: OpenCallback | None = None,
                  load: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._stores = stores
-        self._login = login
-        self._filters = filters if filters is not None else Filters(timezone=self._actor().timezone or "UTC")
+        self._wb = workbench
+        self._filters = filters if filters is not None else Filters(timezone=self._wb.actor.timezone or "UTC")
         self._sort, self._descending, self._page = "start_time", True, 1
         self._page_size = reports.DEFAULT_PAGE_SIZE
         self._page_ids: tuple[int, ...] = ()  # the calls this table sent for the page on show
@@ -225,17 +226,16 @@ class CallTable(anywidget.AnyWidget):
         """Run the query for the current filters, sort and page (grants and data read afresh)."""
         self.loading = True
         try:
-            actor = self._actor()
-            calls, state = self._stores.calls, self._stores.state
-            resolved = reports.resolve(calls, self._filters, state=state)
-            result = reports.list_call_rows(calls, actor, resolved, sort=self._sort, descending=self._descending,
-                                        page=self._page, page_size=self._page_size, with_total=False)
+            actor = self._wb.actor
+            resolved = self._wb.resolve(self._filters)
+            result = self._wb.rows(resolved, sort=self._sort, descending=self._descending, page=self._page,
+                                   page_size=self._page_size, with_total=False)
         except Exception:
             self._clear()  # never leave rows on show next to an error (a revoked user sees nothing)
             raise
         finally:
             self.loading = False
-        key = (calls.current_name(), actor, self._filters.bounds(), self._filters)
+        key = (self._wb.stores.calls.current_name(), actor, self._filters.bounds(), self._filters)
         if key == self._total_key and self._total is not None:
             if self._capped and not result.call_ids and self._page > self._pages():  # paged past the matches
                 self._page = self._pages()
@@ -245,7 +245,7 @@ class CallTable(anywidget.AnyWidget):
         self._show(result, counting=True)  # the rows first: counting every match takes longer
         self.counting = True
         try:
-            counted = reports.count_calls_upto(calls, actor, resolved)
+            counted = self._wb.count_upto(resolved)
             self._total, self._capped = counted.count, counted.capped
             self._total_key = key
         finally:
@@ -274,9 +274,6 @@ class CallTable(anywidget.AnyWidget):
             self.refresh()
 
     # ------------------------------------------------------------------ helpers
-
-    def _actor(self) -> access.Actor:
-        return access.load_actor(self._stores.state, self._login)
 
     def _pages(self) -> int:
         return max(1, -(-(self._total or 0) // self._page_size))

@@ -1,6 +1,6 @@
 """The filter bar: the Call List's quick filters and the user's saved filters, validated in Python.
 
-``FilterBar(stores, login, on_change=callback)``: every accepted change calls
+``FilterBar(workbench, on_change=callback)``: every accepted change calls
 ``callback(filters)`` with a validated ``Filters``. The browser draws the form
 (date-time range with a time zone or a relative period, direction, outcome,
 group, party search, duration range, "Only calls with recordings") and a
@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import anywidget
@@ -30,8 +30,10 @@ import traitlets
 from dimnb import access, model, reports, saved_filters
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.filters import PERIODS, Filters
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import FAILED, as_id, guarded
+
+if TYPE_CHECKING:
+    from dimnb.workbench import Workbench
 
 
 log = logging.getLogger("dimnb.widgets.filter_bar")
@@ -118,12 +120,11 @@ class FilterBar(anywidget.AnyWidget):
     message_kind = traitlets.Unicode("").tag(sync=True)  # error / info / ""
     error_field = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, stores: Stores, login: str, *, filters: Filters | None = None,
+    def __init__(self, workbench: Workbench, *, filters: Filters | None = None,
                  on_change: ChangeCallback | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._stores = stores
-        self._login = login
-        actor = self._actor()
+        self._wb = workbench
+        actor = self._wb.actor
         self._zone = actor.timezone or "UTC"
         self._filters = filters if filters is not None else Filters(timezone=self._zone)
         self._selected: int | None = None
@@ -170,10 +171,10 @@ class FilterBar(anywidget.AnyWidget):
     @guarded("loading a saved filter")
     def load_saved(self, filter_id: Any) -> Filters | None:
         """Apply a saved filter (by id). One that no longer makes sense: its usable parts, and a plain message."""
-        actor = self._actor()
-        found = saved_filters.by_id(self._stores.state, actor, as_id(filter_id))
+        actor = self._wb.actor
+        found = saved_filters.by_id(self._wb.stores.state, actor, as_id(filter_id))
         try:
-            filters = saved_filters.load(self._stores.state, self._stores.calls, found)
+            filters = saved_filters.load(self._wb.stores.state, self._wb.stores.calls, found)
         except saved_filters.BrokenFilter as broken:
             self._accept(broken.draft, deselect=False)
             self._selected = found.id
@@ -190,7 +191,7 @@ class FilterBar(anywidget.AnyWidget):
     @guarded("saving the filter")
     def save(self, name: Any = None, *, share_with: Any = None, overwrite: bool = False) -> bool:
         """Save the current filters: under ``name`` (save as), or over the selected saved filter (``name`` None)."""
-        actor = self._actor()
+        actor = self._wb.actor
         if self._form_error:
             raise InvalidInput(f"{self._form_error}: fix this field first (the saved filter would not have it)",
                                field=self._form_error)
@@ -198,14 +199,14 @@ class FilterBar(anywidget.AnyWidget):
         if name is None:
             if self._selected is None:
                 raise InvalidInput("name: pick a saved filter, or use Save as", field="name")
-            current = saved_filters.by_id(self._stores.state, actor, self._selected)
+            current = saved_filters.by_id(self._wb.stores.state, actor, self._selected)
             if not current.editable:
                 raise InvalidInput(f"name: {current.name!r} is shared with you by {current.owner_name}; "
                                    "save a copy with Save as", field="name")
             name, overwrite = current.name, True
         else:
             kwargs["share_with"] = share_with if isinstance(share_with, str) and share_with else None
-        saved = saved_filters.save(self._stores.state, actor, name, self._filters, overwrite=overwrite, **kwargs)
+        saved = saved_filters.save(self._wb.stores.state, actor, name, self._filters, overwrite=overwrite, **kwargs)
         self._selected = saved.id
         self._refresh_saved(actor)
         shared = f", shared with {saved.shared_group}" if saved.shared_group else ""
@@ -215,16 +216,16 @@ class FilterBar(anywidget.AnyWidget):
     @guarded("changing the saved filter")
     def update_saved(self, filter_id: Any, *, name: Any = None, share_with: Any = None) -> bool:
         """Rename a saved filter of the user's and/or change whom it is shared with ("" or None: nobody)."""
-        actor = self._actor()
-        found = saved_filters.by_id(self._stores.state, actor, as_id(filter_id))
+        actor = self._wb.actor
+        found = saved_filters.by_id(self._wb.stores.state, actor, as_id(filter_id))
         if not found.editable:
             raise InvalidInput(f"name: only {found.owner_name} can change {found.name!r}", field="name")
         current = found
         if name is not None and name != found.name:
-            current = saved_filters.rename(self._stores.state, actor, found.name, name)
+            current = saved_filters.rename(self._wb.stores.state, actor, found.name, name)
         group = share_with if isinstance(share_with, str) and share_with else None
         if group != current.shared_group:
-            current = saved_filters.share(self._stores.state, actor, current.name, group)
+            current = saved_filters.share(self._wb.stores.state, actor, current.name, group)
         self._selected = current.id
         self._refresh_saved(actor)
         self._say(f"Saved filter {current.name!r} " + (f"is shared with {current.shared_group}."
@@ -233,9 +234,9 @@ class FilterBar(anywidget.AnyWidget):
 
     @guarded("deleting the saved filter")
     def delete_saved(self, filter_id: Any) -> bool:
-        actor = self._actor()
-        found = saved_filters.by_id(self._stores.state, actor, as_id(filter_id))
-        saved_filters.delete(self._stores.state, actor, found.name)  # refuses a filter the user does not own
+        actor = self._wb.actor
+        found = saved_filters.by_id(self._wb.stores.state, actor, as_id(filter_id))
+        saved_filters.delete(self._wb.stores.state, actor, found.name)  # refuses a filter the user does not own
         if self._selected == found.id:
             self._selected = None
         self._refresh_saved(actor)
@@ -244,7 +245,7 @@ class FilterBar(anywidget.AnyWidget):
 
     def refresh_options(self) -> None:
         """Re-read the groups and saved filters (after a directory change)."""
-        actor = self._actor()
+        actor = self._wb.actor
         self._set_options(actor)
         self._refresh_saved(actor)
 
@@ -287,12 +288,9 @@ class FilterBar(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ helpers
 
-    def _actor(self) -> access.Actor:
-        return access.load_actor(self._stores.state, self._login)
-
     def _accept(self, candidate: Filters, *, deselect: bool) -> Filters:
         try:
-            checked = reports.check_directory(self._stores.state, candidate)
+            checked = reports.check_directory(self._wb.stores.state, candidate)
         except DimnbError as exc:
             self._form_error = getattr(exc, "field", None) or "filters"
             raise
@@ -333,7 +331,7 @@ class FilterBar(anywidget.AnyWidget):
             "periods": [["", "Any time"], *[[k, v] for k, v in PERIODS.items()], ["custom", "Custom range…"]],
             "directions": list(model.DIRECTIONS),
             "outcomes": list(model.OUTCOMES),
-            "groups": reports.visible_groups(self._stores.calls, self._stores.state, actor),
+            "groups": self._wb.groups(),
             "timezones": common,
             "all_timezones": zones,
             "share_groups": list(actor.groups),
@@ -341,7 +339,7 @@ class FilterBar(anywidget.AnyWidget):
         }
 
     def _refresh_saved(self, actor: access.Actor) -> None:
-        items = saved_filters.visible(self._stores.state, actor)
+        items = saved_filters.visible(self._wb.stores.state, actor)
         if self._selected is not None and not any(f.id == self._selected for f in items):
             self._selected = None
         self.saved = [f.as_dict() for f in items]

@@ -33,15 +33,17 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
 from dimnb import access, audit, sessions
 from dimnb.errors import NotFound
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import UNAVAILABLE, as_seconds, guarded
+
+if TYPE_CHECKING:
+    from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.player")
 
@@ -79,11 +81,10 @@ class Player(anywidget.AnyWidget):
     # Reported by the browser, for display elsewhere only (never used for a decision).
     state = traitlets.Any("idle").tag(sync=True)
 
-    def __init__(self, stores: Stores, login: str, *, audio_base: str | None = None,
+    def __init__(self, workbench: Workbench, *, audio_base: str | None = None,
                  max_inline_bytes: int = MAX_INLINE_BYTES, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._stores = stores
-        self._login = login
+        self._wb = workbench
         base = audio_base if audio_base is not None else os.environ.get(AUDIO_BASE_ENV, "")
         self._audio_base = (base if base.endswith("/") else base + "/") if base else ""
         self._max_inline = max_inline_bytes
@@ -94,7 +95,7 @@ class Player(anywidget.AnyWidget):
 
     @property
     def login(self) -> str:
-        return self._login
+        return self._wb.login
 
     @property
     def url_mode(self) -> bool:
@@ -110,14 +111,14 @@ class Player(anywidget.AnyWidget):
         """Start ``recording_id`` at ``offset_seconds``. False with a message if refused (audited as denied)."""
         play_id = uuid.uuid4().hex
         try:
-            decision = audit.widget_playback(self._stores, self._login, recording_id, play_id=play_id,
+            decision = audit.widget_playback(self._wb.stores, self._wb.login, recording_id, play_id=play_id,
                                              audit_grant=False)  # the play is recorded when bytes leave
         except NotFound:
             self.message = UNAVAILABLE
             return False
         rid, offset = decision.recording_id, as_seconds(offset_seconds)
-        actor = self._actor()
-        session = sessions.build_session(self._stores.calls, actor, decision.call_id, state=self._stores.state)
+        actor = self._wb.actor
+        session = sessions.build_session(self._wb.stores.calls, actor, decision.call_id, state=self._wb.stores.state)
         recording = session.recording(rid) if session else None
         if offset is None or session is None or recording is None or not recording.playable:
             self.message = UNAVAILABLE
@@ -125,7 +126,7 @@ class Player(anywidget.AnyWidget):
         offset = min(offset, max(0.0, recording.duration_seconds - 0.05))
         size = decision.size_bytes
         if not self.url_mode:
-            path = sessions.recording_path(self._stores.data, decision)
+            path = sessions.recording_path(self._wb.stores.data, decision)
             try:
                 size = path.stat().st_size
             except OSError:
@@ -235,7 +236,7 @@ class Player(anywidget.AnyWidget):
         if data is not None:
             self._to_browser({"type": "audio", "play_id": current["play_id"], "mime": mime_type(decision.format)},
                              [data])
-            audit.count_served(self._stores, self._login, decision, current["play_id"], len(data))
+            audit.count_served(self._wb.stores, self._wb.login, decision, current["play_id"], len(data))
 
     def _send_download(self, play_id: Any, have: bool) -> None:
         current = self._matching(play_id)
@@ -253,7 +254,7 @@ class Player(anywidget.AnyWidget):
     def _gate(self, current: dict[str, Any], *, download: bool = False) -> access.PlayDecision | None:
         """The audio gate for bytes the kernel sends; a refusal (audited) stops the player."""
         try:
-            return audit.widget_playback(self._stores, self._login, current["recording_id"],
+            return audit.widget_playback(self._wb.stores, self._wb.login, current["recording_id"],
                                          play_id=current["play_id"], download=download)
         except NotFound:
             self.stop()
@@ -262,11 +263,8 @@ class Player(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ helpers
 
-    def _actor(self) -> access.Actor:
-        return access.load_actor(self._stores.state, self._login)
-
     def _read(self, decision: access.PlayDecision) -> bytes | None:
-        path = sessions.recording_path(self._stores.data, decision)
+        path = sessions.recording_path(self._wb.stores.data, decision)
         try:
             if path.stat().st_size > self._max_inline:
                 self.message = TOO_LARGE

@@ -1,6 +1,6 @@
 """The Call Session view: the whole call on one timeline, recordings clickable on the same clock.
 
-``SessionView(stores, login)``; ``show(call_id)`` loads a call (or the same
+``SessionView(workbench)``; ``show(call_id)`` loads a call (or the same
 plain message for a call that does not exist and one outside the user's
 scope). A click on a recording at a point sends ``{type: "play",
 recording_id, offset_seconds}`` (``offset_seconds``: position in the
@@ -19,15 +19,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
 from dimnb import access, sessions
-from dimnb.store.stores import Stores
 from dimnb.widgets._guard import FAILED, UNAVAILABLE, as_id, as_seconds, guarded
 from dimnb.widgets.player import PlayRequest
+
+if TYPE_CHECKING:
+    from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.session_view")
 
@@ -50,11 +52,10 @@ class SessionView(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Dict({}).tag(sync=True)  # the last accepted play request
 
-    def __init__(self, stores: Stores, login: str, *, on_play_request: PlayCallback | None = None,
+    def __init__(self, workbench: Workbench, *, on_play_request: PlayCallback | None = None,
                  peak_columns: int = PEAK_COLUMNS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._stores = stores
-        self._login = login
+        self._wb = workbench
         self._session: sessions.Session | None = None
         self._callbacks: list[PlayCallback] = []
         self._peak_columns = peak_columns
@@ -79,9 +80,8 @@ class SessionView(anywidget.AnyWidget):
         """Show a call. Out of scope and nonexistent look the same: an empty view and "No such call."."""
         cid = as_id(call_id)
         try:
-            actor = self._actor()
-            session = sessions.build_session(self._stores.calls, actor, cid, state=self._stores.state) \
-                if cid is not None else None
+            actor = self._wb.actor
+            session = self._wb.find_session(cid) if cid is not None else None
             if session is None:
                 self.clear()
                 self.message = NO_SUCH_CALL
@@ -135,7 +135,7 @@ class SessionView(anywidget.AnyWidget):
         if recording is None or offset is None or not recording.playable:
             self.message = UNAVAILABLE
             return None
-        decision = access.can_play(self._stores.calls, self._actor(), recording.recording_id)
+        decision = access.can_play(self._wb.stores.calls, self._wb.actor, recording.recording_id)
         if decision is None or decision.call_id != session.call_id:
             self.message = UNAVAILABLE
             return None
@@ -154,22 +154,19 @@ class SessionView(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ helpers
 
-    def _actor(self) -> access.Actor:
-        return access.load_actor(self._stores.state, self._login)
-
     def _peaks(self, actor: access.Actor, session: sessions.Session) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         if not session.playable:
             return out
         from dimnb import peaks  # numpy and soundfile load with the first waveform, not with every dashboard
 
-        directory = peaks.cache_dir(self._stores.data)
+        directory = peaks.cache_dir(self._wb.stores.data)
         for recording in session.playable:
-            decision = access.can_play(self._stores.calls, actor, recording.recording_id)
+            decision = access.can_play(self._wb.stores.calls, actor, recording.recording_id)
             if decision is None:
                 continue
             try:
-                path = sessions.recording_path(self._stores.data, decision)
+                path = sessions.recording_path(self._wb.stores.data, decision)
                 found = peaks.peaks_for(path, decision.checksum, directory)
             except Exception:  # an unreadable file still gets its (flat) bar
                 log.warning("no waveform for recording %s", recording.recording_id, exc_info=True)

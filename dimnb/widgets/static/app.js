@@ -1,9 +1,12 @@
 // dimnb app header: product, breadcrumbs (Calls › Call 125), the signed-in user, extra links and logout.
 // Link targets were checked by the kernel (http(s) or a path on this server); all text is set as textContent.
 // The only message it sends: {type: "nav", to: "calls"} (back to the call list).
+// "Copy link" (on a session or a report) copies the page's address; where the clipboard is refused it shows
+// the address in a text field, selected, to copy by hand.
 //
 // Stable selectors: div.dimnb-app-header; .dimnb-user (the user's name); a.dimnb-logout; a.dimnb-link;
-// .dimnb-crumb-calls (back to the list); .dimnb-back; .dimnb-app-message.
+// .dimnb-crumb-calls (back to the list); .dimnb-back; .dimnb-copy-link; input.dimnb-link-text;
+// .dimnb-app-message.
 
 const SVG = (body, size = 16) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false">${body}</svg>`;
@@ -16,6 +19,7 @@ const ICONS = {
   user: SVG('<circle cx="12" cy="8.5" r="3.5" stroke="currentColor" stroke-width="2" fill="none"/><path d="M5 19.5c1.2-3.3 4-5 7-5s5.8 1.7 7 5" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round"/>'),
   logout: SVG('<path d="M10 5H6a1 1 0 0 0-1 1v12a1 1 0 0 0 1 1h4M15 8l4 4-4 4M19 12H10" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round" stroke-linejoin="round"/>'),
   back: SVG('<path d="M15 5l-7 7 7 7" stroke="currentColor" stroke-width="2.2" fill="none" stroke-linecap="round" stroke-linejoin="round"/>'),
+  link: SVG('<path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round"/>'),
   chevron: SVG('<path d="M9 6l6 6-6 6" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round" stroke-linejoin="round"/>', 14),
 };
 
@@ -42,6 +46,29 @@ function render({ model, el: host }) {
   root.append(left, right);
   host.append(root, message);
 
+  const linkText = el("input", "dimnb-link-text");
+  linkText.readOnly = true;
+  linkText.setAttribute("aria-label", "Link to this view");
+  linkText.hidden = true;
+  host.append(linkText);
+  let copied = null;
+
+  async function copyLink(button) {
+    const address = location.href;
+    try {
+      await navigator.clipboard.writeText(address);
+      linkText.hidden = true;
+      button.lastChild.textContent = "Link copied";
+      clearTimeout(copied);
+      copied = setTimeout(() => (button.lastChild.textContent = "Copy link"), 2000);
+    } catch (e) {
+      linkText.value = address; // no clipboard (plain http, or refused): the address to copy by hand
+      linkText.hidden = false;
+      linkText.focus();
+      linkText.select();
+    }
+  }
+
   const goCalls = (ev) => {
     if (ev) ev.preventDefault();
     model.send({ type: "nav", to: "calls" });
@@ -50,8 +77,9 @@ function render({ model, el: host }) {
   function draw() {
     const view = model.get("view") || "calls";
     crumbs.textContent = "";
-    const calls = el(view === "session" ? "a" : "span", "dimnb-crumb dimnb-crumb-calls", "Calls");
-    if (view === "session") {
+    const calls = el(view !== "calls" ? "a" : "span", "dimnb-crumb dimnb-crumb-calls", "Calls");
+    linkText.hidden = true;
+    if (view !== "calls") {
       calls.href = "#";
       calls.addEventListener("click", goCalls);
       const back = el("button", "dimnb-back");
@@ -64,6 +92,13 @@ function render({ model, el: host }) {
       const sep = el("span", "dimnb-crumb-sep");
       sep.innerHTML = ICONS.chevron;
       crumbs.append(sep, el("span", "dimnb-crumb dimnb-crumb-current", model.get("crumb") || "Call"));
+      const copy = el("button", "dimnb-copy-link");
+      copy.type = "button";
+      copy.title = "Copy a link to this view";
+      copy.innerHTML = ICONS.link;
+      copy.appendChild(el("span", null, "Copy link"));
+      copy.addEventListener("click", () => copyLink(copy));
+      crumbs.append(copy);
     } else {
       calls.classList.add("dimnb-crumb-current");
       crumbs.append(calls);
@@ -73,8 +108,10 @@ function render({ model, el: host }) {
     for (const link of model.get("links") || []) {
       const a = el("a", "dimnb-link", link.label);
       a.href = link.url;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
+      if (!link.url.startsWith("#")) {
+        a.target = "_blank"; // a view of this app (#/audit) opens here; anything else in a new tab
+        a.rel = "noopener noreferrer";
+      }
       right.appendChild(a);
     }
     const user = el("span", "dimnb-user-box");
