@@ -136,6 +136,7 @@ class CallListApp(ipywidgets.VBox):
         self.layout.width = "100%"
         self.filter_bar.on_change(self._on_filters)
         self.table.on_open(self.open_session)
+        self.table.on_play(self.player.play_call)  # the Play marker: the player decides and audits
         self.header.on_nav(self.show_list)
 
     # ------------------------------------------------------------------ public API
@@ -189,6 +190,7 @@ class CallListApp(ipywidgets.VBox):
         self._view = view
         self._list_pane.layout.display = None if view == "calls" else "none"
         self._session_pane.layout.display = None if view == "session" else "none"
+        self.filter_bar.layout.display = None if view == "calls" else "none"  # a session gets the screen
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""
