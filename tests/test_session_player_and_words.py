@@ -1,35 +1,163 @@
-"""The player and the session at 1366×768, in `dimnb serve` with Debian's Chromium (issue 15).
+"""Issue 15: the player and the session at 1366×768, and consistency and words.
 
-One server and one browser for the module; maria's page is shared by the tests that play (they leave it on the
-call list). The Play marker plays without leaving the list; a playhead moves on the recording bar and the
-timeline; ±10 s, space and ←/→ drive the player; a drag on the waveform scrubs; a conference session's
-recordings fit the screen; nina (no playback grant) gets no column, toggle or player; errors, the time-zone
-list and sorting by the whole header cell. With ``$DIMNB_SCREENSHOTS`` set, the README's playhead screenshot
-is written there.
+In a browser (`dimnb serve` and Debian's Chromium; one server and one browser for the module, maria's page
+shared by the tests that play, which leave it on the call list): the Play marker plays without leaving the
+list; a playhead moves on the recording bar and the timeline; ±10 s, space and ←/→ drive the player; a drag on
+the waveform scrubs; a conference session's recordings fit the screen; nina (no playback grant) gets no column,
+toggle or player; errors, the time-zone list and sorting by the whole header cell. Without a browser, on the
+same demo data: the words of the errors, the zone list, the pending-recording rule, what the Play marker may
+ask for, and the demo's pinned "today". With ``$DIMNB_SCREENSHOTS`` set, the README's playhead screenshot is
+written there.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from browser import AUDIO, CHROMIUM_ARGS, require_chromium
 from server_fixtures import Server, demo_data, server  # noqa: F401  (fixtures)
 
-from dimnb import audit
-from dimnb.errors import NotFound
+from dimnb import audit, clock, sessions
+from dimnb.datadir import DATA_ENV
+from dimnb.demo.setup import demo_today_end
+from dimnb.errors import InvalidInput, NotFound
+from dimnb.filters import Filters
 from dimnb.store.stores import Stores
+from dimnb.widgets.call_table import CallTable
+from dimnb.widgets.filter_bar import FilterBar, filters_of_form, zone_choices, zone_names
+from dimnb.widgets.player import Player
 from dimnb.workbench import Workbench
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = os.environ.get("DIMNB_SCREENSHOTS")
 VIEWPORT = {"width": 1366, "height": 768}
+
+
+def in_browser(test):  # type: ignore[no-untyped-def]
+    return pytest.mark.browser(pytest.mark.slow(test))
+
+
+@pytest.fixture(scope="module")
+def stores(demo_data: Path):  # type: ignore[no-untyped-def]
+    opened = Stores.open(str(demo_data))
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(("form", "words", "field"), [
+    ({"min_duration": "60", "max_duration": "30"}, "Longest must not be shorter than shortest", "max_duration"),
+    ({"period": "custom", "start": "2026-11-10T09:00", "end": "2026-11-03T09:00"}, "The end is before the start",
+     "end"),
+    ({"min_duration": "soon"}, "Shortest: 'soon' is not a duration", "min_duration"),
+    ({"period": "custom", "start": "yesterday"}, "From: 'yesterday' is not a date", "start"),
+    ({"timezone": "Mars/Olympus"}, "Time zone: 'Mars/Olympus' is an unknown time zone", "timezone"),
+])
+def test_errors_speak_the_filter_bars_words(form: dict, words: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        filters_of_form(form, "UTC")
+    assert str(caught.value).startswith(words) and caught.value.field == field
+    for name in ("min_duration", "max_duration", "start:", "end:", "timezone:"):
+        assert name not in str(caught.value)
+
+
+def test_the_filter_bar_shows_those_words_and_marks_the_field(stores: Stores) -> None:
+    bar = FilterBar(stores, "maria")
+    bar._on_browser_message(bar, {"type": "apply", "form": {"min_duration": "90", "max_duration": "1:00"}}, [])
+    assert (bar.message, bar.message_kind, bar.error_field) == (
+        "Longest must not be shorter than shortest", "error", "max_duration")
+
+
+def test_the_time_zone_list_has_current_names_only_and_the_users_zone_first(stores: Stores) -> None:
+    names = set(zone_names())
+    assert {"UTC", "Europe/London", "Europe/Kyiv", "Africa/Asmara", "America/New_York"} <= names
+    assert not names & {"Africa/Asmera", "Europe/Kiev", "US/Eastern", "GB", "Etc/GMT+5", "localtime", "Factory"}
+    assert zone_choices("Europe/Paris")[:2] == ["Europe/Paris", "UTC"]
+    assert zone_choices("Asia/Calcutta")[0] == "Asia/Calcutta"  # an old name a user still has is theirs to keep
+    bar = FilterBar(stores, "maria")
+    assert bar.options["timezones"][0] == bar.options["user_zone"]
+    assert len(bar.options["timezones"]) == len(set(bar.options["timezones"]))
+
+
+def test_pending_recordings_are_neither_listed_nor_marked(stores: Stores) -> None:
+    """Only calls with recordings lists exactly the calls the Recording column marks: playable now."""
+    last_day = Filters(start=datetime(2026, 11, 19, tzinfo=timezone.utc), end=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    wb = Workbench(stores, "alex")
+    pending = {r[0] for r in stores.calls.query(
+        "SELECT call_id FROM calls WHERE recordings_pending > 0 AND recordings_available = 0"
+        " AND start_time >= $s AND start_time < $e", {"s": last_day.start, "e": last_day.end})}
+    assert pending, "the demo's last day waits for the archive run"
+    table = CallTable(stores, "alex", filters=last_day, page_size=500)
+    marked = {r["call_id"] for r in table.rows if r["recording"]}
+    assert {r["recording"] for r in table.rows} <= {"playable", ""}
+    assert not marked & pending
+    assert set(table.call_ids) >= pending  # they are listed, without a marker
+    listed = set(CallTable(stores, "alex", filters=last_day.with_(with_recordings=True), page_size=500).call_ids)
+    assert listed == marked
+    assert wb.count(start=last_day.start, end=last_day.end, with_recordings=True) == len(marked)
+
+
+def test_the_play_marker_asks_only_for_playable_calls_on_the_page_and_the_player_decides(stores: Stores) -> None:
+    table = CallTable(stores, "maria", page_size=100)
+    asked: list[int] = []
+    table.on_play(asked.append)
+    playable = [r["call_id"] for r in table.rows if r["recording"] == "playable"]
+    silent = [r["call_id"] for r in table.rows if not r["recording"]]
+    assert playable and silent
+    table._on_browser_message(table, {"type": "play", "call_id": playable[0]}, [])
+    table._on_browser_message(table, {"type": "play", "call_id": silent[0]}, [])
+    table._on_browser_message(table, {"type": "play", "call_id": 10**9}, [])
+    table._on_browser_message(table, {"type": "play", "call_id": "1; DROP"}, [])
+    assert asked == [playable[0]]
+
+    player = Player(stores, "maria", audio_base="/dimnb/audio/")
+    before = len(audit.read_events(stores.state))
+    assert player.play_call(playable[0]) is True
+    first = min(sessions.build_session(stores.calls, Workbench(stores, "maria").actor, playable[0],
+                                       state=stores.state).playable, key=lambda r: (r.offset_seconds, r.recording_id))
+    assert player.source["recording_id"] == first.recording_id and player.source["start_at"] == 0
+    outside = stores.calls.query("SELECT min(call_id) FROM calls WHERE recordings_available > 0 AND "
+                                 "NOT list_contains(group_tags, 'Sales') AND NOT list_contains(group_tags, 'Support')")
+    assert player.play_call(outside[0][0]) is False and player.message  # outside maria's scope: a plain message
+    assert player.source["recording_id"] == first.recording_id
+    assert len(audit.read_events(stores.state)) >= before
+
+
+def test_no_playback_grant_no_player_no_column_no_toggle(stores: Stores) -> None:
+    assert Player(stores, "nina").enabled is False
+    assert Player(stores, "maria").enabled is True
+    keys = [c["key"] for c in CallTable(stores, "nina", page_size=5).columns]
+    assert "recording" not in keys and "start" in keys
+    assert "recording" in [c["key"] for c in CallTable(stores, "maria", page_size=5).columns]
+    assert FilterBar(stores, "nina").options["may_play"] is False
+    assert FilterBar(stores, "maria").options["may_play"] is True
+
+
+def test_the_demo_pins_its_last_day_as_today(demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(clock.NOW_ENV, raising=False)
+    monkeypatch.setenv(DATA_ENV, str(demo_data))
+    stores = Stores.open(str(demo_data))
+    try:
+        now = clock.now()
+        assert now == datetime(2026, 11, 19, 23, 59, tzinfo=timezone.utc)
+        wb = Workbench(stores, "alex")
+        assert wb.count(period="today") > 0 and wb.count(period="yesterday") > 0
+        assert wb.count(period="last_7_days") > wb.count(period="today")
+    finally:
+        stores.close()
+    monkeypatch.setenv(clock.NOW_ENV, "2026-11-01T00:00:00Z")  # $DIMNB_NOW still wins
+    assert clock.now() == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    monkeypatch.delenv(clock.NOW_ENV)
+    monkeypatch.setenv(DATA_ENV, str(demo_data.parent))  # a data directory without a pin: the real time
+    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert demo_today_end({"window": {"end": "2026-11-20T00:00:00Z"}}) == now
+    assert os.environ.get(clock.NOW_ENV) is None
+
+
+# ---------------------------------------------------------------------------------------------- in Chromium
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +212,7 @@ def _back_to_list(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("tr.dimnb-call-row", state="visible", timeout=60_000)
 
 
+@in_browser
 def test_the_play_marker_plays_without_leaving_the_list(maria, wb: Workbench) -> None:  # type: ignore[no-untyped-def]
     page = maria
     marker = page.locator("tr.dimnb-call-row button.dimnb-rec-play").first
@@ -99,6 +228,7 @@ def test_the_play_marker_plays_without_leaving_the_list(maria, wb: Workbench) ->
     assert plays, "the play went through the audited audio gate"
 
 
+@in_browser
 def test_playhead_keys_skip_and_scrub_on_a_session(maria, wb: Workbench) -> None:  # type: ignore[no-untyped-def]
     page = maria
     _back_to_list(page)
@@ -144,12 +274,14 @@ def test_playhead_keys_skip_and_scrub_on_a_session(maria, wb: Workbench) -> None
     at = _now(page)
     page.locator(".dimnb-player-back10").click()
     page.wait_for_function(f"() => {AUDIO}.currentTime <= {at - 9}")
-    # typing a space into a field types it: the player plays on
-    page.evaluate("document.querySelector('.dimnb-player-seek').blur()")
-    page.locator(".dimnb-player-rate").focus()
-    page.keyboard.press("ArrowLeft")  # a select's own key
+    # keys pressed in a field are the field's: space and → on the volume slider leave the playback alone
+    page.locator(".dimnb-player-volume").focus()
+    at = _now(page)
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowRight")
     time.sleep(0.3)
-    assert page.evaluate(f"!{AUDIO}.paused")
+    assert page.evaluate(f"!{AUDIO}.paused") and _now(page) < at + 3
+    page.locator(".dimnb-session-title").click()
 
     # a drag on the waveform scrubs the same play (no new request), to where it was let go
     play_id = page.locator(".dimnb-player").get_attribute("data-play-id")
@@ -167,6 +299,7 @@ def test_playhead_keys_skip_and_scrub_on_a_session(maria, wb: Workbench) -> None
     _back_to_list(page)
 
 
+@in_browser
 def test_a_conference_session_shows_its_recordings_without_scrolling(maria, wb: Workbench) -> None:  # type: ignore[no-untyped-def]
     page = maria
     _back_to_list(page)
@@ -222,6 +355,7 @@ def _biggest_conference(wb: Workbench) -> int:
     pytest.fail("the demo gives maria a recorded conference")
 
 
+@in_browser
 def test_errors_words_time_zones_and_whole_header_sorting(maria, wb: Workbench) -> None:  # type: ignore[no-untyped-def]
     page = maria
     _back_to_list(page)
@@ -263,6 +397,7 @@ def test_errors_words_time_zones_and_whole_header_sorting(maria, wb: Workbench) 
     page.wait_for_selector("th[data-sort='start_time'][aria-sort]", timeout=30_000)
 
 
+@in_browser
 def test_a_user_without_playback_gets_no_column_toggle_or_player(browser, server: Server) -> None:  # type: ignore[no-untyped-def]
     page = _sign_in(browser, server, "nina")
     try:
