@@ -253,7 +253,7 @@ class Filters:
         start = _instant(data.get("start"), tz, "start")
         end = _instant(data.get("end"), tz, "end", whole_day=True)
         if period and (start or end):
-            raise InvalidInput("Choose a period or a From–Until range, not both", field="period")
+            raise InvalidInput("Give either a period or a From–Until range, not both", field="period")
         if start and end and end < start:
             raise InvalidInput("The end is before the start", field="end")
         if start and end and end == start:

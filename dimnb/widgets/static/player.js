@@ -55,7 +55,8 @@ function SKIP_ICON(sign) {
     '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">' +
     `<path d="${back ? "M12 5a7 7 0 1 1-6.6 4.7M5 4v5h5" : "M12 5a7 7 0 1 0 6.6 4.7M19 4v5h-5"}" ` +
     'stroke="currentColor" stroke-width="1.8" fill="none" stroke-linecap="round" stroke-linejoin="round"/>' +
-    '<text x="12" y="16" font-size="7" text-anchor="middle" fill="currentColor" font-family="sans-serif">10</text></svg>'
+    '<text x="12" y="15.5" font-size="8" font-weight="700" text-anchor="middle" fill="currentColor" ' +
+    'font-family="sans-serif">10</text></svg>'
   );
 }
 
@@ -109,8 +110,8 @@ function render({ model, el }) {
     speed.appendChild(o);
   }
   const dlBtn = button("dimnb-player-download", "Download", ICONS.download);
-  const backBtn = button("dimnb-player-back10", `Back ${SKIP_SECONDS} s`, SKIP_ICON("-"));
-  const fwdBtn = button("dimnb-player-fwd10", `Forward ${SKIP_SECONDS} s`, SKIP_ICON("+"));
+  const backBtn = button("dimnb-player-back10", `Back ${SKIP_SECONDS} s (←: ${KEY_SECONDS} s)`, SKIP_ICON("-"));
+  const fwdBtn = button("dimnb-player-fwd10", `Forward ${SKIP_SECONDS} s (→: ${KEY_SECONDS} s)`, SKIP_ICON("+"));
   const info = document.createElement("div");
   info.className = "dimnb-player-info";
   const title = document.createElement("span");
