@@ -160,14 +160,18 @@ function render({ model, el }) {
       if (barHead.parentNode !== bar) bar.appendChild(barHead);
       barHead.style.left = `${(t / rec.duration_seconds) * 100}%`;
     } else barHead.remove();
-    // the timeline's line, in the tracks' coordinates (they start after the row labels)
-    const track = timeline.querySelector(".dimnb-row-track");
-    if (!track) return;
+    // the timeline's line, in the tracks' coordinates (they start after the row labels), from the axis to the
+    // last recording
+    const tracks = timeline.querySelectorAll(".dimnb-row-track");
+    if (!tracks.length) return;
     const tb = timeline.getBoundingClientRect();
-    const kb = track.getBoundingClientRect();
+    const kb = tracks[0].getBoundingClientRect();
+    const bottom = tracks[tracks.length - 1].getBoundingClientRect().bottom;
     const at = (rec.offset_seconds + t) / drawnTotal;
     playhead.hidden = false;
     playhead.style.left = `${kb.left - tb.left + at * kb.width}px`;
+    playhead.style.top = `${kb.top - tb.top}px`;
+    playhead.style.height = `${Math.max(0, bottom - kb.top)}px`;
     playhead.dataset.seconds = String(Math.round((rec.offset_seconds + t) * 10) / 10);
   }
   const onHeard = (ev) => {
