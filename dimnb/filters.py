@@ -61,6 +61,17 @@ _PARTY_PREFIXES: dict[str, PartyKind] = {"user:": "user", "ext:": "extension", "
                                          "number:": "text", "text:": "text"}
 _NUMBER_LIKE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
 _TRUE = ("1", "true", "yes", "on")
+# What the filter bar calls each field: error messages speak these words, not the field names.
+FIELD_WORDS: dict[str, str] = {
+    "start": "From", "end": "Until", "period": "Period", "timezone": "Time zone", "direction": "Direction",
+    "outcome": "Outcome", "party": "Party", "group": "Group", "min_duration": "Shortest",
+    "max_duration": "Longest", "with_recordings": "Only calls with recordings",
+}
+
+
+def words(field_name: str) -> str:
+    """A field as the filter bar names it (``min_duration`` → ``Shortest``)."""
+    return FIELD_WORDS.get(field_name, field_name)
 _FALSE = ("0", "false", "no", "off", "")
 
 
@@ -71,12 +82,13 @@ def zone(name: Any, field_name: str = "timezone") -> ZoneInfo:
     if name is None or name == "":
         return ZoneInfo("UTC")
     if not isinstance(name, str) or len(name) > 64:
-        raise InvalidInput(f"{field_name}: expected a time zone name like Europe/Paris or UTC", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: expected a time zone name like Europe/Paris or UTC",
+                           field=field_name)
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{field_name}: unknown time zone {name!r} (use a name like Europe/Paris or UTC)",
-                           field=field_name) from None
+        raise InvalidInput(f"{words(field_name)}: {name!r} is an unknown time zone (use a name like Europe/Paris "
+                           "or UTC)", field=field_name) from None
 
 
 def _instant(value: Any, tz: ZoneInfo, field_name: str, *, whole_day: bool = False) -> datetime | None:
@@ -96,16 +108,16 @@ def _instant(value: Any, tz: ZoneInfo, field_name: str, *, whole_day: bool = Fal
             else:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
         except ValueError:
-            raise InvalidInput(f"{field_name}: {value!r} is not a date (2026-11-03) or date-time (2026-11-03T14:00)",
-                               field=field_name) from None
+            raise InvalidInput(f"{words(field_name)}: {value!r} is not a date (2026-11-03) or date-time "
+                               "(2026-11-03T14:00)", field=field_name) from None
     else:
-        raise InvalidInput(f"{field_name}: expected a date or date-time, got {type(value).__name__}", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: expected a date or date-time", field=field_name)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     try:
         return moment.astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        raise InvalidInput(f"{field_name}: {value!r} is out of range", field=field_name) from None
+        raise InvalidInput(f"{words(field_name)}: {value!r} is out of range", field=field_name) from None
 
 
 def _choices(value: Any, allowed: tuple[str, ...], field_name: str) -> tuple[str, ...]:
@@ -116,11 +128,11 @@ def _choices(value: Any, allowed: tuple[str, ...], field_name: str) -> tuple[str
     elif isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
     else:
-        raise InvalidInput(f"{field_name}: expected one or more of {', '.join(allowed)}", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: expected one or more of {', '.join(allowed)}", field=field_name)
     cleaned = []
     for item in items:
         if not isinstance(item, str) or item.strip().lower() not in allowed:
-            raise InvalidInput(f"{field_name}: {item!r} is not one of {', '.join(allowed)}", field=field_name)
+            raise InvalidInput(f"{words(field_name)}: {item!r} is not one of {', '.join(allowed)}", field=field_name)
         cleaned.append(item.strip().lower())
     return tuple(sorted(set(cleaned), key=allowed.index))
 
@@ -148,9 +160,9 @@ def _seconds(value: Any, field_name: str) -> float | None:
         except ValueError:
             number = None
     if number is None:
-        raise InvalidInput(f"{field_name}: {value!r} is not a duration (seconds, or m:ss)", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: {value!r} is not a duration (seconds, or m:ss)", field=field_name)
     if number != number or number < 0 or number > MAX_SECONDS:
-        raise InvalidInput(f"{field_name}: must be between 0 and {MAX_SECONDS:,} seconds", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: must be between 0 and {MAX_SECONDS:,} seconds", field=field_name)
     return number
 
 
@@ -163,17 +175,17 @@ def _flag(value: Any, field_name: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise InvalidInput(f"{field_name}: expected yes or no", field=field_name)
+    raise InvalidInput(f"{words(field_name)}: expected yes or no", field=field_name)
 
 
 def _text(value: Any, field_name: str, limit: int, what: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"{field_name}: expected {what}", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: expected {what}", field=field_name)
     text = " ".join(value.split())  # also drops control characters such as newlines and tabs
     if len(text) > limit:
-        raise InvalidInput(f"{field_name}: at most {limit} characters", field=field_name)
+        raise InvalidInput(f"{words(field_name)}: at most {limit} characters", field=field_name)
     return text or None
 
 
@@ -237,22 +249,24 @@ class Filters:
         tz = zone(data.get("timezone"))
         period = data.get("period") or None
         if period is not None and period not in PERIODS:
-            raise InvalidInput(f"period: {period!r} is not one of {', '.join(PERIODS)}", field="period")
+            raise InvalidInput(f"Period: {period!r} is not one of {', '.join(PERIODS)}", field="period")
         start = _instant(data.get("start"), tz, "start")
         end = _instant(data.get("end"), tz, "end", whole_day=True)
         if period and (start or end):
-            raise InvalidInput("period: give either a period or start/end dates, not both", field="period")
-        if start and end and end <= start:
-            raise InvalidInput("end: must be after start", field="end")
+            raise InvalidInput("Give either a period or a From–Until range, not both", field="period")
+        if start and end and end < start:
+            raise InvalidInput("The end is before the start", field="end")
+        if start and end and end == start:
+            raise InvalidInput("The end is the same as the start: no call can match", field="end")
         min_d = _seconds(data.get("min_duration"), "min_duration")
         max_d = _seconds(data.get("max_duration"), "max_duration")
         if min_d is not None and max_d is not None and max_d < min_d:
-            raise InvalidInput("max_duration: must not be below min_duration", field="max_duration")
+            raise InvalidInput("Longest must not be shorter than shortest", field="max_duration")
         party = _text(data.get("party"), "party", MAX_PARTY_LENGTH, "text")
         if party is not None:
             kind, rest = split_party(party)
             if kind is not None and not rest:
-                raise InvalidInput(f"party: say what to search for after {party!r}", field="party")
+                raise InvalidInput(f"Party: say what to search for after {party!r}", field="party")
         return cls(
             start=start,
             end=end,

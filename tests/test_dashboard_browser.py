@@ -145,6 +145,10 @@ def test_a_user_without_playback_sees_no_recording_section(browser, server: Serv
     try:
         assert _total(page) == wb.count() > 0
         assert page.locator(".dimnb-rec-marker").count() == 0
+        # no Recording column, no "only calls with recordings" switch, no player: the same for every call
+        assert page.locator("th.dimnb-col-recording, td.dimnb-col-recording").count() == 0
+        assert page.locator(".dimnb-f-with-recordings").is_hidden()
+        assert page.locator(".dimnb-player").count() == 1 and page.locator(".dimnb-player").is_hidden()
         recorded = stores.calls.query(
             "SELECT call_id FROM calls WHERE recordings_available > 0 AND list_contains(group_tags, 'Billing') LIMIT 1")
         page.locator("a.dimnb-open-session").first.click()

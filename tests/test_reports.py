@@ -316,7 +316,7 @@ def test_export_from_the_command_line(demo_playable: Path, tmp_path: Path) -> No
     assert len(rows) == _wb(demo_playable, "sam").count(group="Sales") and f"wrote {len(rows)} calls" in done.stderr
     bad = subprocess.run([sys.executable, "-m", "dimnb", "calls", "--data", str(demo_playable), "--as", "sam",
                           "--min-duration", "soon"], capture_output=True, text=True, env=env)
-    assert bad.returncode == 1 and "min_duration" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "Shortest: 'soon' is not a duration" in bad.stderr and "Traceback" not in bad.stderr
     table = subprocess.run([sys.executable, "-m", "dimnb", "calls", "--data", str(demo_playable), "--as", "sam",
                             "--period", "last_30_days", "--limit", "3"], capture_output=True, text=True,
                            env={**env, "DIMNB_NOW": "2026-11-20T00:00:00Z"})

@@ -3,7 +3,9 @@
 generate (3CX v20 export + recordings + directory) → init → directory import →
 demo passwords → load 3cx → archive everything older than the last day (so
 some recordings still wait for the next archive run) → a fixed audit trail
-(so the audit notebook has something to report).
+(so the audit notebook has something to report) → the demo's "now" pinned to
+the end of its last day (``clock.pin``), so Today / Yesterday / Last 7 days
+show calls on whatever day the demo runs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dimnb import archive, audit_checkpoints
+from dimnb import archive, audit_checkpoints, clock
 from dimnb.demo.audit_events import seed_demo_audit
 from dimnb.directory import import_directory, set_password
 from dimnb.ingest.loader import LoadSummary, sync_directory
@@ -51,7 +53,9 @@ def setup_demo(data_dir: Path, *, calls: int = 500, seed: int = 7, progress: boo
     audit_checkpoints.create_key(audit_checkpoints.key_path(data_dir))  # as `dimnb init` does: no manual step
     already = stores.calls.query("SELECT count(*) FROM calls")[0][0] > 0 and manifest_path.exists()
     if already:
-        return DemoSetup(data_dir, json.loads(manifest_path.read_text()), created=False)
+        manifest = json.loads(manifest_path.read_text())
+        _pin_today(data_dir, manifest)  # a demo set up before the pin existed gets it too
+        return DemoSetup(data_dir, manifest, created=False)
     if not manifest_path.exists():
         from dimnb.demo.generate import generate
 
@@ -65,6 +69,7 @@ def setup_demo(data_dir: Path, *, calls: int = 500, seed: int = 7, progress: boo
     summary = load_3cx(stores, [pbx], progress=progress)
     archived = _archive_all_but_last_day(stores, manifest, progress=progress)
     seed_demo_audit(stores)
+    _pin_today(data_dir, manifest)
     return DemoSetup(data_dir, manifest, created=True, load=summary, archived=archived)
 
 
@@ -73,3 +78,14 @@ def _archive_all_but_last_day(stores: Stores, manifest: dict[str, Any], *, progr
     end = datetime.fromisoformat(manifest["window"]["end"].replace("Z", "+00:00")).astimezone(timezone.utc)
     result = archive.run(stores, before=end - timedelta(days=1), progress=progress)
     return result.archived
+
+
+def demo_today_end(manifest: dict[str, Any]) -> datetime:
+    """The demo's "now": the last minute of its last day (the window's end is exclusive)."""
+    end = datetime.fromisoformat(manifest["window"]["end"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    return end - timedelta(minutes=1)
+
+
+def _pin_today(data_dir: Path, manifest: dict[str, Any]) -> None:
+    if "window" in manifest and clock.pinned(data_dir) is None:
+        clock.pin(data_dir, demo_today_end(manifest))

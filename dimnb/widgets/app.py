@@ -161,6 +161,7 @@ class CallListApp(ipywidgets.VBox):
         self.layout.width = "100%"
         self.filter_bar.on_change(self._on_filters)
         self.table.on_open(self.open_session)
+        self.table.on_play(self.player.play_call)  # the Play marker: the player decides and audits
         self.header.on_nav(self.show_list)
         self.history.on_navigate(self.navigate)
         self._from_address = True  # the page's first address is replaced, not pushed
@@ -316,7 +317,7 @@ class CallListApp(ipywidgets.VBox):
         self._view = view
         for name, pane in self._panes.items():
             pane.layout.display = None if name == view else "none"
-        self.filter_bar.layout.display = None if view in ("calls", "session") else "none"  # reports have their own
+        self.filter_bar.layout.display = None if view == "calls" else "none"  # a session gets the screen; reports have their own
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from dimnb import reports, sessions
+from dimnb import access, reports, sessions
+from dimnb.actions import PLAY_RECORDING
 from dimnb.filters import SORTABLE, Filters
 from dimnb.widgets._guard import as_id, guarded
 
@@ -44,6 +45,7 @@ log = logging.getLogger("dimnb.widgets.call_table")
 
 _STATIC = Path(__file__).parent / "static"
 OpenCallback = Callable[[int], Any]
+PlayCallCallback = Callable[[int], Any]
 
 # (key, label, sort key or None, kind) in display order; Start Time first (it opens the session).
 TABLE_COLUMNS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -97,7 +99,9 @@ def format_rows(page_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "outcome": _text(r["outcome"]),
             "groups": _text(r["groups"]),
             "segments": int(r["segment_count"]),
-            "recording": {reports.PLAYABLE: "playable", reports.PENDING: "pending"}.get(r["recording"], ""),
+            # Only what the user may play now is marked: "Only calls with recordings" lists exactly these
+            # (a recording waiting for the archive run shows in the session, docs/reports.md).
+            "recording": "playable" if r["recording"] == reports.PLAYABLE else "",
         })
     return rows
 
@@ -123,6 +127,11 @@ class CallTable(anywidget.AnyWidget):
     loading = traitlets.Bool(False).tag(sync=True)
     counting = traitlets.Bool(False).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+
+    # Kernel-side, immutable defaults replaced per instance: the Play marker's listeners, and the calls on the
+    # page on show that this table marked playable (never read back from the browser's copy of ``rows``).
+    _play_callbacks: tuple[PlayCallCallback, ...] = ()
+    _page_playable: frozenset[int] = frozenset()
 
     def __init__(self, workbench: Workbench, *, filters: Filters | None = None,
                  page_size: int = reports.DEFAULT_PAGE_SIZE, on_open: OpenCallback | None = None,
@@ -166,6 +175,27 @@ class CallTable(anywidget.AnyWidget):
     def on_open(self, callback: OpenCallback) -> None:
         """Call ``callback(call_id)`` for every accepted click on a Start Time."""
         self._callbacks.append(callback)
+
+    def on_play(self, callback: PlayCallCallback) -> None:
+        """Call ``callback(call_id)`` for every accepted click on a row's Play marker (the app plays the call)."""
+        self._play_callbacks = (*self._play_callbacks, callback)
+
+    def play_call(self, call_id: Any) -> int | None:
+        """What a click on a Play marker does: a call among this page's rows marked playable, then the callbacks.
+
+        The table only asks: the player decides (and audits) through ``audit.widget_playback``.
+        """
+        cid = as_id(call_id)
+        if cid is None or cid not in self._page_playable:
+            log.info("ignored a play for a call not marked playable on the page (%.40r)", call_id)
+            return None
+        for callback in self._play_callbacks:
+            try:
+                callback(cid)
+            except Exception:
+                log.exception("a play-call callback failed")
+                self.message = "Something went wrong; the details are in the server log."
+        return cid
 
     def set_filters(self, filters: Filters) -> None:
         """Run the list with new filters, from page 1 (the sort stays)."""
@@ -235,6 +265,7 @@ class CallTable(anywidget.AnyWidget):
             raise
         finally:
             self.loading = False
+        self._show_columns(actor)
         key = (self._wb.stores.calls.current_name(), actor, self._filters.bounds(), self._filters)
         if key == self._total_key and self._total is not None:
             if self._capped and not result.call_ids and self._page > self._pages():  # paged past the matches
@@ -269,11 +300,21 @@ class CallTable(anywidget.AnyWidget):
             self.go_to(content.get("page"))
         elif kind == "open":
             self.open_call(content.get("call_id"))
+        elif kind == "play":
+            self.play_call(content.get("call_id"))
         elif kind == "refresh":
             self._total_key = None
             self.refresh()
 
     # ------------------------------------------------------------------ helpers
+
+    def _show_columns(self, actor: access.Actor) -> None:
+        """No Recording column without a playback grant (the same for every call: it tells nothing)."""
+        may_play = access.allowed(actor, PLAY_RECORDING)
+        columns = [{"key": k, "label": label, "sort": s, "kind": kind} for k, label, s, kind in TABLE_COLUMNS
+                   if may_play or k != "recording"]
+        if columns != self.columns:
+            self.columns = columns
 
     def _pages(self) -> int:
         return max(1, -(-(self._total or 0) // self._page_size))
@@ -281,6 +322,7 @@ class CallTable(anywidget.AnyWidget):
     def _show(self, result: reports.CallRows, *, counting: bool = False) -> None:
         rows = format_rows(result.rows)
         self._page_ids = tuple(r["call_id"] for r in rows)
+        self._page_playable = frozenset(r["call_id"] for r in rows if r["recording"] == "playable")
         self.message = ""
         self.sort, self.descending = self._sort, self._descending
         self.page, self.page_size = self._page, self._page_size
@@ -295,3 +337,4 @@ class CallTable(anywidget.AnyWidget):
     def _clear(self) -> None:
         self._page_ids, self._total, self._total_key, self._capped = (), None, None, False
         self.rows, self.total, self.total_capped, self.page, self.pages = [], 0, False, 1, 1
+        self._page_playable = frozenset()

@@ -22,12 +22,14 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+import zoneinfo
 from zoneinfo import ZoneInfo, available_timezones
 
 import anywidget
 import traitlets
 
 from dimnb import access, model, reports, saved_filters
+from dimnb.actions import PLAY_RECORDING
 from dimnb.errors import DimnbError, InvalidInput
 from dimnb.filters import PERIODS, Filters
 from dimnb.widgets._guard import FAILED, as_id, guarded
@@ -42,19 +44,51 @@ _STATIC = Path(__file__).parent / "static"
 ChangeCallback = Callable[[Filters], Any]
 FORM_FIELDS = ("period", "start", "end", "timezone", "direction", "outcome", "group", "party", "min_duration",
                "max_duration", "with_recordings")
-_COMMON_ZONES = ("UTC", "Europe/London", "Europe/Dublin", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
-                 "Europe/Rome", "Europe/Amsterdam", "Europe/Stockholm", "Europe/Warsaw", "Europe/Athens",
-                 "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
-                 "America/Sao_Paulo", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo",
-                 "Australia/Sydney")
-
-
 
 
 @functools.cache
 def zone_names() -> list[str]:
-    """Every IANA zone name, sorted (read once per process: listing the zone files takes ~0.1 s)."""
-    return sorted(available_timezones() - {"localtime", "Factory"})
+    """The current IANA zone names, sorted, with UTC: no backward-compatible aliases (``Africa/Asmera``).
+
+    The names come from tzdata's ``zone.tab`` (one current name per zone a country uses), from the ``tzdata``
+    package or the system's zone folder; read once per process. Without a ``zone.tab``: every zone name.
+    """
+    available = available_timezones()
+    listed = _zone_tab_names()
+    names = (listed & available) if listed else (available - {"localtime", "Factory"})
+    return sorted(names | {"UTC"})
+
+
+def _zone_tab_names() -> set[str]:
+    for folder in _zone_folders():
+        try:
+            text = (folder / "zone.tab").read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue
+        return {line.split("\t")[2] for line in text.splitlines()
+                if line and not line.startswith("#") and line.count("\t") >= 2}
+    return set()
+
+
+def _zone_folders() -> list[Any]:
+    folders: list[Any] = []
+    try:
+        from importlib.resources import files
+
+        folders.append(files("tzdata") / "zoneinfo")
+    except (ImportError, ModuleNotFoundError, TypeError):
+        pass
+    folders.extend(Path(p) for p in zoneinfo.TZPATH)
+    return folders
+
+
+def zone_choices(user_zone: str) -> list[str]:
+    """The picker's list: the user's own zone first, then UTC and the current IANA zones."""
+    rest = [z for z in zone_names() if z != user_zone]
+    if "UTC" in rest and user_zone != "UTC":
+        rest.remove("UTC")
+        rest.insert(0, "UTC")
+    return [user_zone, *rest]
 
 
 def _local(moment: Any, zone: str) -> str:
@@ -323,19 +357,17 @@ class FilterBar(anywidget.AnyWidget):
         self.message, self.message_kind, self.error_field = text, kind if text else "", field if text else ""
 
     def _set_options(self, actor: access.Actor) -> None:
-        zones = zone_names()
-        common = [z for z in _COMMON_ZONES if z in zones]
-        if self._zone not in common:
-            common.insert(0, self._zone)
+        zones = zone_choices(self._zone)
         self.options = {
             "periods": [["", "Any time"], *[[k, v] for k, v in PERIODS.items()], ["custom", "Custom range…"]],
             "directions": list(model.DIRECTIONS),
             "outcomes": list(model.OUTCOMES),
             "groups": self._wb.groups(),
-            "timezones": common,
-            "all_timezones": zones,
+            "timezones": zones,
             "share_groups": list(actor.groups),
             "user_zone": self._zone,
+            # Without a playback grant there is no recordings toggle (as there is no Recording column).
+            "may_play": access.allowed(actor, PLAY_RECORDING),
         }
 
     def _refresh_saved(self, actor: access.Actor) -> None:

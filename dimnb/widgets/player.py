@@ -39,6 +39,7 @@ import anywidget
 import traitlets
 
 from dimnb import access, audit, sessions
+from dimnb.actions import PLAY_RECORDING
 from dimnb.errors import NotFound
 from dimnb.widgets._guard import UNAVAILABLE, as_seconds, guarded
 
@@ -80,6 +81,9 @@ class Player(anywidget.AnyWidget):
     rate = traitlets.Any(1.0).tag(sync=True)
     # Reported by the browser, for display elsewhere only (never used for a decision).
     state = traitlets.Any("idle").tag(sync=True)
+    # Output: False for a user without a playback grant, who then gets no player at all (the same for every
+    # call, so it tells nothing). Set once, when the player is made; every play re-checks the grant anyway.
+    enabled = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, workbench: Workbench, *, audio_base: str | None = None,
                  max_inline_bytes: int = MAX_INLINE_BYTES, **kwargs: Any) -> None:
@@ -90,6 +94,7 @@ class Player(anywidget.AnyWidget):
         self._max_inline = max_inline_bytes
         self._current: dict[str, Any] | None = None  # kernel-side truth about what plays
         self.on_msg(self._on_browser_message)
+        self.enabled = access.allowed(self._wb.actor, PLAY_RECORDING)
 
     # ------------------------------------------------------------------ public API
 
@@ -157,6 +162,21 @@ class Player(anywidget.AnyWidget):
             "download_name": recording.download_name,
         }
         return True
+
+    @guarded("starting playback")
+    def play_call(self, call_id: int) -> bool:
+        """Play a call's first playable recording from its start (what the Call List's Play marker asks).
+
+        The same gate as any play: a call outside the user's scope, or without a recording they may play now,
+        gets the same plain message.
+        """
+        session = sessions.build_session(self._wb.stores.calls, self._wb.actor, call_id, state=self._wb.stores.state)
+        first = min(session.playable, key=lambda r: (r.offset_seconds, r.recording_id), default=None) \
+            if session is not None else None
+        if first is None:
+            self.message = UNAVAILABLE
+            return False
+        return self.play(first.recording_id, 0.0)
 
     def handle_play_request(self, request: PlayRequest) -> bool | None:
         """The callback a ``SessionView`` calls (the app shell wires them together)."""

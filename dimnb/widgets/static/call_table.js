@@ -1,11 +1,13 @@
 // dimnb Call List table. The kernel sends one page of rows (already in the user's scope, strings formatted
 // in the filters' time zone); this view draws them and sends back what the user asked for:
-// {type: "sort", column}, {type: "page", page}, {type: "open", call_id}. The kernel decides.
+// {type: "sort", column}, {type: "page", page}, {type: "open", call_id}, {type: "play", call_id} (the Play
+// marker: the kernel plays the call's first playable recording in the docked player). The kernel decides.
 // Strings from the model are only ever set as textContent / attributes, never as HTML.
 //
 // Stable selectors (browser tests): root div.dimnb-calls; rows tr.dimnb-call-row[data-call-id]; the Start Time
-// link a.dimnb-open-session; the total .dimnb-total; pager .dimnb-page-prev / .dimnb-page-next; headers
-// th[data-sort]; the progress bar .dimnb-progress (shown while root has .dimnb-loading).
+// link a.dimnb-open-session; the Play marker button.dimnb-rec-play; the total .dimnb-total; pager
+// .dimnb-page-prev / .dimnb-page-next; headers th[data-sort] (the whole cell sorts); the progress bar
+// .dimnb-progress (shown while root has .dimnb-loading).
 
 const SVG = (body, size = 14) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false">${body}</svg>`;
@@ -22,10 +24,7 @@ const ICONS = {
   pending: SVG('<circle cx="12" cy="12" r="8.5" stroke="currentColor" stroke-width="2" fill="none"/><path d="M12 7.5V12l3 2.5" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round"/>', 16),
   refresh: SVG('<path d="M19 12a7 7 0 1 1-2.05-4.95M19 5v4h-4" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round" stroke-linejoin="round"/>', 16),
 };
-const REC_TITLES = {
-  playable: "Recording you may play",
-  pending: "Recording available after the next archive run",
-};
+const PLAY_TITLE = "Play this call's recording in the player below";
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -111,7 +110,9 @@ function render({ model, el: host }) {
           th.classList.add("dimnb-sorted");
           th.setAttribute("aria-sort", desc ? "descending" : "ascending");
         }
-        b.addEventListener("click", () => model.send({ type: "sort", column: c.sort }));
+        // The whole header cell sorts, not only its word (the button keeps keyboard access).
+        th.classList.add("dimnb-sortable");
+        th.addEventListener("click", () => model.send({ type: "sort", column: c.sort }));
         th.appendChild(b);
       } else {
         th.textContent = c.label;
@@ -146,12 +147,17 @@ function render({ model, el: host }) {
     } else if (c.kind === "outcome") {
       td.appendChild(el("span", `dimnb-outcome dimnb-outcome-${value}`, value));
     } else if (c.kind === "recording") {
-      if (value === "playable" || value === "pending") {
-        const mark = el("span", `dimnb-rec-marker dimnb-rec-${value}`);
-        mark.innerHTML = ICONS[value];
-        mark.title = REC_TITLES[value];
-        mark.setAttribute("aria-label", REC_TITLES[value]);
-        mark.appendChild(el("span", "dimnb-rec-text", value === "playable" ? "Play" : "Pending"));
+      if (value === "playable") {
+        const mark = el("button", "dimnb-rec-marker dimnb-rec-playable dimnb-rec-play");
+        mark.type = "button";
+        mark.innerHTML = ICONS.playable;
+        mark.title = PLAY_TITLE;
+        mark.setAttribute("aria-label", `Play call ${row.call_id}`);
+        mark.appendChild(el("span", "dimnb-rec-text", "Play"));
+        mark.addEventListener("click", (ev) => {
+          ev.preventDefault();
+          model.send({ type: "play", call_id: row.call_id });
+        });
         td.appendChild(mark);
       }
     } else {

@@ -89,16 +89,18 @@ function render({ model, el: host }) {
   const partyIcon = el("span", "dimnb-search-icon");
   partyIcon.innerHTML = ICONS.search;
   partyBox.append(partyIcon, party);
-  const minD = input("dimnb-f-min-duration", "text", "min");
-  const maxD = input("dimnb-f-max-duration", "text", "max");
+  const minD = input("dimnb-f-min-duration", "text", "shortest");
+  const maxD = input("dimnb-f-max-duration", "text", "longest");
   minD.inputMode = maxD.inputMode = "numeric";
-  minD.title = maxD.title = "Seconds, or m:ss";
+  minD.title = "Shortest: seconds, or m:ss";
+  maxD.title = "Longest: seconds, or m:ss";
   const durations = el("div", "dimnb-range");
   durations.append(minD, el("span", "dimnb-range-dash", "–"), maxD);
   const recToggle = el("label", "dimnb-toggle");
   const withRec = el("input", "dimnb-f-with-recordings");
   withRec.type = "checkbox";
   recToggle.append(withRec, el("span", "dimnb-switch"), el("span", "dimnb-toggle-text", "Only calls with recordings"));
+  const recField = field("", recToggle, "dimnb-w-toggle");
   const reset = button("dimnb-f-reset dimnb-btn-quiet", "Reset", "Clear every filter", ICONS.reset);
 
   const picker = el("select", "dimnb-input dimnb-saved-picker");
@@ -116,7 +118,7 @@ function render({ model, el: host }) {
   row2.append(
     field("Party", partyBox, "dimnb-w-party"),
     field("Duration (s)", durations, "dimnb-w-range"),
-    field("", recToggle, "dimnb-w-toggle"),
+    recField,
     field("", reset, "dimnb-w-reset"),
     el("div", "dimnb-spacer"),
     field("Saved filters", savedBox, "dimnb-w-saved"),
@@ -162,16 +164,19 @@ function render({ model, el: host }) {
     const f = model.get("form") || {};
     period.textContent = "";
     for (const [value, label] of o.periods || []) period.appendChild(option(value, label));
+    // The user's own zone first, then the current IANA zones (the kernel's list: no old aliases).
     timezone.textContent = "";
-    const common = el("optgroup");
-    common.label = "Common";
-    for (const z of o.timezones || []) common.appendChild(option(z, z.replace(/_/g, " ")));
+    const zones = o.timezones || [];
+    const mine = el("optgroup");
+    mine.label = "Your time zone";
     const all = el("optgroup");
     all.label = "All time zones";
-    for (const z of o.all_timezones || []) if (!(o.timezones || []).includes(z)) all.appendChild(option(z, z.replace(/_/g, " ")));
-    timezone.append(common, all);
+    zones.forEach((z, i) => (i === 0 ? mine : all).appendChild(option(z, z.replace(/_/g, " "))));
+    timezone.append(mine, all);
+    if (f.timezone && !zones.includes(f.timezone)) timezone.appendChild(option(f.timezone, f.timezone)); // a saved filter's
     fillChoices(direction, o.directions || [], "Any direction", f.direction);
     fillChoices(outcome, o.outcomes || [], "Any outcome", f.outcome);
+    recField.hidden = o.may_play === false;
     group.textContent = "";
     group.appendChild(option("", "Any group"));
     for (const g of o.groups || []) group.appendChild(option(g, g));

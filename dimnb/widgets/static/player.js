@@ -1,6 +1,12 @@
 // dimnb docked player. The kernel decides what plays (trait `source`); this view plays it.
 // Browser tests find the media element as `audio.dimnb-audio` (currentTime, paused, volume, muted).
 // Strings from the model are only ever set as textContent / attributes, never as HTML.
+//
+// In the page (no kernel round trip): while audio plays the player announces its position as a window event
+// "dimnb-player:time" {recordingId, callId, time, duration, playing} (session views draw their playhead from
+// it), and it seeks on a "dimnb-player:seek" {recordingId, seconds} for the recording it holds (a scrub on a
+// waveform), setting detail.handled. Keys, when focus is not in a text field: space play/pause, ←/→ 5 s.
+// A user without a playback grant (trait `enabled` false) gets no player at all.
 
 const SVG = (body) =>
   `<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">${body}</svg>`;
@@ -21,6 +27,18 @@ const ICONS = {
   ),
 };
 const RATES = [0.5, 0.75, 1, 1.25, 1.5, 2];
+const SKIP_SECONDS = 10;
+const KEY_SECONDS = 5;
+const TIME_EVENT = "dimnb-player:time";
+const SEEK_EVENT = "dimnb-player:seek";
+
+// Keys typed into a field are the field's: only a page-level key press drives the player.
+function typingIn(target) {
+  if (!target || !(target instanceof Element)) return false;
+  if (target.isContentEditable) return true;
+  const tag = target.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+}
 
 function clock(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return "0:00";
@@ -29,6 +47,17 @@ function clock(seconds) {
   const m = Math.floor((whole % 3600) / 60);
   const s = String(whole % 60).padStart(2, "0");
   return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function SKIP_ICON(sign) {
+  const back = sign === "-";
+  return (
+    '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">' +
+    `<path d="${back ? "M12 5a7 7 0 1 1-6.6 4.7M5 4v5h5" : "M12 5a7 7 0 1 0 6.6 4.7M19 4v5h-5"}" ` +
+    'stroke="currentColor" stroke-width="1.8" fill="none" stroke-linecap="round" stroke-linejoin="round"/>' +
+    '<text x="12" y="15.5" font-size="8" font-weight="700" text-anchor="middle" fill="currentColor" ' +
+    'font-family="sans-serif">10</text></svg>'
+  );
 }
 
 function button(cls, label, icon) {
@@ -81,6 +110,8 @@ function render({ model, el }) {
     speed.appendChild(o);
   }
   const dlBtn = button("dimnb-player-download", "Download", ICONS.download);
+  const backBtn = button("dimnb-player-back10", `Back ${SKIP_SECONDS} s (←: ${KEY_SECONDS} s)`, SKIP_ICON("-"));
+  const fwdBtn = button("dimnb-player-fwd10", `Forward ${SKIP_SECONDS} s (→: ${KEY_SECONDS} s)`, SKIP_ICON("+"));
   const info = document.createElement("div");
   info.className = "dimnb-player-info";
   const title = document.createElement("span");
@@ -94,7 +125,7 @@ function render({ model, el }) {
 
   const controls = document.createElement("div");
   controls.className = "dimnb-player-controls";
-  controls.append(playBtn, time, seek, muteBtn, vol, speed, dlBtn);
+  controls.append(backBtn, playBtn, fwdBtn, time, seek, muteBtn, vol, speed, dlBtn);
   root.append(audio, info, controls, message);
   el.appendChild(root);
 
@@ -121,7 +152,7 @@ function render({ model, el }) {
     root.dataset.playId = s.play_id || "";
     root.dataset.recordingId = s.recording_id != null ? String(s.recording_id) : "";
     const ready = Boolean(s.play_id);
-    for (const c of [playBtn, seek, dlBtn]) c.disabled = !ready;
+    for (const c of [playBtn, seek, dlBtn, backBtn, fwdBtn]) c.disabled = !ready;
   }
 
   function showMessage() {
@@ -242,13 +273,75 @@ function render({ model, el }) {
     speed.value = String(audio.playbackRate);
   }
 
-  playBtn.addEventListener("click", () => {
+  function toggle() {
+    if (!src().play_id) return;
     if (audio.paused || audio.ended) {
       autoplay = true;
       if (pendingStart !== null) startWhenReady();
       audio.play().catch(() => report("paused"));
     } else audio.pause();
-  });
+  }
+
+  function seekTo(seconds) {
+    if (!src().play_id || !Number.isFinite(seconds)) return;
+    const duration = Number.isFinite(audio.duration) ? audio.duration : Number(src().duration_seconds) || 0;
+    const at = Math.max(0, Math.min(seconds, duration || seconds));
+    if (audio.readyState >= 1) audio.currentTime = at;
+    else pendingStart = at;
+    showTime();
+    announce();
+  }
+
+  const skip = (delta) => seekTo((pendingStart !== null ? pendingStart : audio.currentTime) + delta);
+
+  // Where the audio is, for the session views' playheads (every frame while playing, and on every change).
+  let frame = null;
+  function announce() {
+    const s = src();
+    window.dispatchEvent(new CustomEvent(TIME_EVENT, { detail: {
+      recordingId: s.play_id ? s.recording_id : null,
+      callId: s.play_id ? s.call_id : null,
+      time: pendingStart !== null ? pendingStart : audio.currentTime || 0,
+      duration: Number.isFinite(audio.duration) ? audio.duration : Number(s.duration_seconds) || 0,
+      playing: !audio.paused && !audio.ended,
+    } }));
+  }
+  function tick() {
+    announce();
+    frame = !audio.paused && !audio.ended ? requestAnimationFrame(tick) : null;
+  }
+  const onSeekEvent = (ev) => {
+    const d = (ev && ev.detail) || {};
+    const s = src();
+    if (!s.play_id || d.recordingId !== s.recording_id || !Number.isFinite(d.seconds)) return;
+    d.handled = true;
+    seekTo(d.seconds);
+  };
+
+  // One player in the page answers the keys: the last one drawn.
+  const keyOwner = {};
+  window.dimnbPlayerKeys = keyOwner;
+  const onKey = (ev) => {
+    if (window.dimnbPlayerKeys !== keyOwner || !model.get("enabled") || !src().play_id) return;
+    if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || typingIn(ev.target)) return;
+    if (ev.key === " " || ev.code === "Space") {
+      ev.preventDefault();
+      if (ev.target instanceof HTMLElement && ev.target.tagName === "BUTTON") ev.target.blur(); // no second click
+      toggle();
+    } else if (ev.key === "ArrowLeft") {
+      ev.preventDefault();
+      skip(-KEY_SECONDS);
+    } else if (ev.key === "ArrowRight") {
+      ev.preventDefault();
+      skip(KEY_SECONDS);
+    }
+  };
+  document.addEventListener("keydown", onKey);
+  window.addEventListener(SEEK_EVENT, onSeekEvent);
+
+  playBtn.addEventListener("click", toggle);
+  backBtn.addEventListener("click", () => skip(-SKIP_SECONDS));
+  fwdBtn.addEventListener("click", () => skip(SKIP_SECONDS));
   seek.addEventListener("input", () => {
     dragging = true;
     showTime();
@@ -283,6 +376,7 @@ function render({ model, el }) {
   const onPlay = () => {
     showPlaying();
     report("playing");
+    if (frame === null) frame = requestAnimationFrame(tick);
   };
   const onPause = () => {
     showPlaying();
@@ -300,20 +394,34 @@ function render({ model, el }) {
   audio.addEventListener("loadedmetadata", onMeta);
   audio.addEventListener("canplay", onMeta);
   audio.addEventListener("timeupdate", showTime);
+  audio.addEventListener("timeupdate", announce); // also where frames do not run (a background tab)
+  audio.addEventListener("seeked", announce);
+  audio.addEventListener("pause", announce);
   audio.addEventListener("durationchange", showTime);
   audio.addEventListener("play", onPlay);
   audio.addEventListener("pause", onPause);
   audio.addEventListener("ended", onEnded);
   audio.addEventListener("error", onError);
 
-  const onSource = () => applySource(false);
+  const onSource = () => {
+    applySource(false);
+    announce();
+  };
+  const showEnabled = () => {
+    const enabled = model.get("enabled") !== false;
+    root.hidden = !enabled;
+    el.classList.toggle("dimnb-player-none", !enabled);
+    if (!enabled) audio.pause();
+  };
   model.on("change:source", onSource);
   model.on("change:message", showMessage);
+  model.on("change:enabled", showEnabled);
   model.on("change:volume", applyPrefs);
   model.on("change:muted", applyPrefs);
   model.on("change:rate", applyPrefs);
   model.on("msg:custom", onCustom);
 
+  showEnabled();
   applyPrefs();
   showMessage();
   applySource(true);
@@ -327,6 +435,11 @@ function render({ model, el }) {
     model.off("change:muted", applyPrefs);
     model.off("change:rate", applyPrefs);
     model.off("msg:custom", onCustom);
+    model.off("change:enabled", showEnabled);
+    document.removeEventListener("keydown", onKey);
+    window.removeEventListener(SEEK_EVENT, onSeekEvent);
+    if (window.dimnbPlayerKeys === keyOwner) window.dimnbPlayerKeys = null;
+    if (frame !== null) cancelAnimationFrame(frame);
     audio.pause();
     if (blobUrl) URL.revokeObjectURL(blobUrl);
     for (const u of tempUrls) URL.revokeObjectURL(u);

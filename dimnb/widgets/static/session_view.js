@@ -2,6 +2,12 @@
 // All data comes from the kernel (trait `session`, built for the kernel's user); strings are set as
 // textContent only. A click on a recording sends {type: "play", recording_id, offset_seconds};
 // a click elsewhere on a track sends {type: "play_at", call_seconds}. The kernel decides.
+//
+// The playhead: the docked player announces its position as the window event "dimnb-player:time"
+// ({recordingId, time, ...}); when that recording is on show, a line moves across its bar
+// (.dimnb-playhead) and across the whole timeline (.dimnb-timeline-playhead). Dragging on a playable
+// recording scrubs: the player seeks as the pointer moves ("dimnb-player:seek") when it holds that
+// recording; otherwise the drop point is played (a {type: "play"} to the kernel, as a click).
 
 const NS = "http://www.w3.org/2000/svg";
 const ICON_PLAY =
@@ -52,6 +58,15 @@ function tickStep(total) {
   return 7200;
 }
 
+// A segment row names the agent (the side that is a directory user), not a caller cut off by the row's width.
+function agentOf(g) {
+  const from = g.from || {};
+  const to = g.to || {};
+  if (to.login) return to.label;
+  if (from.login) return from.label;
+  return to.label || from.label || g.label || "";
+}
+
 function waveform(values) {
   // One vertical line per column, mirrored around the middle; the SVG stretches with the bar.
   const svg = document.createElementNS(NS, "svg");
@@ -72,8 +87,13 @@ function waveform(values) {
   return svg;
 }
 
+const SEEK_EVENT = "dimnb-player:seek";
+const TIME_EVENT = "dimnb-player:time";
+const DRAG_PIXELS = 4;
+
 function render({ model, el }) {
   const root = div("dimnb-session");
+  let heard = null; // the player's last announced position ({recordingId, time, ...})
   el.appendChild(root);
   const tooltip = div("dimnb-session-tooltip");
   tooltip.hidden = true;
@@ -120,6 +140,86 @@ function render({ model, el }) {
 
   let timeline = div("dimnb-timeline");
   let cursor = div("dimnb-cursor");
+  let playhead = div("dimnb-timeline-playhead");
+  let drawnTotal = 1;
+  const barHead = div("dimnb-playhead");
+
+  // Where the player is, if it holds one of this session's recordings: a line on its bar and on the timeline.
+  function showPlayhead() {
+    const session = model.get("session") || {};
+    const rec = heard && (session.recordings || []).find((r) => r.recording_id === heard.recordingId);
+    root.classList.toggle("dimnb-playing", Boolean(rec && heard.playing));
+    if (!rec || !(rec.duration_seconds > 0)) {
+      barHead.remove();
+      playhead.hidden = true;
+      return;
+    }
+    const t = Math.max(0, Math.min(Number(heard.time) || 0, rec.duration_seconds));
+    const bar = root.querySelector(`.dimnb-rec[data-recording-id="${rec.recording_id}"]`);
+    if (bar) {
+      if (barHead.parentNode !== bar) bar.appendChild(barHead);
+      barHead.style.left = `${(t / rec.duration_seconds) * 100}%`;
+    } else barHead.remove();
+    // the timeline's line, in the tracks' coordinates (they start after the row labels), from the axis to the
+    // last recording
+    const tracks = timeline.querySelectorAll(".dimnb-row-track");
+    if (!tracks.length) return;
+    const tb = timeline.getBoundingClientRect();
+    const kb = tracks[0].getBoundingClientRect();
+    const bottom = tracks[tracks.length - 1].getBoundingClientRect().bottom;
+    const at = (rec.offset_seconds + t) / drawnTotal;
+    playhead.hidden = false;
+    playhead.style.left = `${kb.left - tb.left + at * kb.width}px`;
+    playhead.style.top = `${kb.top - tb.top}px`;
+    playhead.style.height = `${Math.max(0, bottom - kb.top)}px`;
+    playhead.dataset.seconds = String(Math.round((rec.offset_seconds + t) * 10) / 10);
+  }
+  const onHeard = (ev) => {
+    heard = (ev && ev.detail) || null;
+    showPlayhead();
+  };
+  window.addEventListener(TIME_EVENT, onHeard);
+
+  // Press, drag and release on a playable recording: scrub (or, without a drag, play from the point).
+  function scrubbable(bar, rec) {
+    let start = null;
+    let dragged = false;
+    const fraction = (ev) => {
+      const box = bar.getBoundingClientRect();
+      return Math.min(1, Math.max(0, (ev.clientX - box.left) / box.width));
+    };
+    const seekHere = (ev) => {
+      const detail = { recordingId: rec.recording_id, seconds: fraction(ev) * rec.duration_seconds, handled: false };
+      window.dispatchEvent(new CustomEvent(SEEK_EVENT, { detail }));
+      return detail.handled;
+    };
+    bar.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      start = ev.clientX;
+      dragged = false;
+      bar.setPointerCapture(ev.pointerId);
+    });
+    bar.addEventListener("pointermove", (ev) => {
+      if (start === null) return;
+      if (!dragged && Math.abs(ev.clientX - start) < DRAG_PIXELS) return;
+      dragged = true;
+      bar.classList.add("dimnb-scrubbing");
+      seekHere(ev);
+    });
+    const finish = (ev, cancelled) => {
+      if (start === null) return;
+      start = null;
+      bar.classList.remove("dimnb-scrubbing");
+      if (bar.hasPointerCapture(ev.pointerId)) bar.releasePointerCapture(ev.pointerId);
+      if (!dragged || cancelled) return;
+      bar.dataset.dragged = "1"; // the click that follows the release is not a second request
+      if (!seekHere(ev)) {
+        model.send({ type: "play", recording_id: rec.recording_id, offset_seconds: fraction(ev) * rec.duration_seconds });
+      }
+    };
+    bar.addEventListener("pointerup", (ev) => finish(ev, false));
+    bar.addEventListener("pointercancel", (ev) => finish(ev, true));
+  }
 
   function draw() {
     const session = model.get("session") || {};
@@ -171,7 +271,9 @@ function render({ model, el }) {
     timeline = div("dimnb-timeline");
     cursor = div("dimnb-cursor");
     cursor.hidden = true;
-    timeline.appendChild(cursor);
+    playhead = div("dimnb-timeline-playhead");
+    playhead.hidden = true;
+    timeline.append(cursor, playhead);
 
     const [axisRow, axis] = row("", "dimnb-axis-row");
     const step = tickStep(total);
@@ -183,9 +285,19 @@ function render({ model, el }) {
     timeline.appendChild(axisRow);
 
     const playHint = (t) => (covered(t) ? "click to play from here" : "");
+    const playAt = (track) =>
+      track.addEventListener("click", (ev) => {
+        const box = track.getBoundingClientRect();
+        const t = ((ev.clientX - box.left) / box.width) * total;
+        if (covered(t)) model.send({ type: "play_at", call_seconds: t });
+      });
+    // A conference's legs are its room's member rows: their segment rows would repeat them.
+    const folded = (session.conferences || []).length > 0;
     for (const g of session.segments || []) {
-      const label = `${g.seq}. ${g.label}`;
+      if (folded && g.kind === "conference") continue;
+      const label = `${g.seq}. ${agentOf(g)}`;
       const [r, track] = row(label, `dimnb-seg-row dimnb-kind-${g.kind}`);
+      r.firstChild.title = `${g.seq}. ${g.label}`;
       const start = Number(g.start_seconds);
       const end = Number(g.end_seconds);
       if (Number.isFinite(start) && Number.isFinite(end)) {
@@ -210,25 +322,30 @@ function render({ model, el }) {
         if (hint) lines.push(hint);
         return lines;
       });
-      track.addEventListener("click", (ev) => {
-        const box = track.getBoundingClientRect();
-        const t = ((ev.clientX - box.left) / box.width) * total;
-        if (covered(t)) model.send({ type: "play_at", call_seconds: t });
-      });
+      playAt(track);
       timeline.appendChild(r);
     }
 
     for (const c of session.conferences || []) {
-      timeline.appendChild(div("dimnb-section-title", `Conference room ${c.room || "?"}`));
-      for (const m of c.members || []) {
+      const members = c.members || [];
+      const [head, headTrack] = row(`Conference room ${c.room || "?"}`, "dimnb-room-row");
+      const room = div("dimnb-bar dimnb-room");
+      place(room, Number(c.start_seconds) || 0, Number(c.end_seconds) || total, total);
+      room.appendChild(div("dimnb-bar-text", `${members.length} ${members.length === 1 ? "member" : "members"}`));
+      headTrack.appendChild(room);
+      playAt(headTrack);
+      timeline.appendChild(head);
+      for (const m of members) {
         const [r, track] = row(m.label, "dimnb-member-row");
+        playAt(track);
         const bar = div("dimnb-bar dimnb-member");
         place(bar, Number(m.join_seconds) || 0, Number(m.leave_seconds) || total, total);
         track.appendChild(bar);
         hover(track, (f) => [
           `${clock(f * total)} (${wallClock(session, f * total)})`,
           `${m.label}: joined ${clock(m.join_seconds)}, left ${clock(m.leave_seconds)}`,
-        ]);
+          playHint(f * total),
+        ].filter(Boolean));
         timeline.appendChild(r);
       }
     }
@@ -257,8 +374,11 @@ function render({ model, el }) {
       const heading = div("dimnb-section-title", "Recordings");
       if ((session.why || {}).play) heading.title = `Why may I hear this? ${session.why.play}`;
       section.appendChild(heading);
+      const segments = new Map((session.segments || []).map((g) => [g.seq, g]));
       for (const rec of recordings) {
-        const [r, track] = row(rec.label, "dimnb-rec-row");
+        const seg = rec.segment_seq != null ? segments.get(rec.segment_seq) : null;
+        const [r, track] = row(seg ? `Segment ${seg.seq} · ${agentOf(seg)}` : rec.label, "dimnb-rec-row");
+        r.firstChild.title = rec.label;
         const bar = div(`dimnb-bar dimnb-rec ${rec.playable ? "dimnb-playable" : "dimnb-pending"}`);
         bar.dataset.recordingId = String(rec.recording_id);
         place(bar, rec.offset_seconds, rec.end_seconds, total);
@@ -270,8 +390,13 @@ function render({ model, el }) {
           bar.appendChild(icon);
           bar.setAttribute("role", "button");
           bar.setAttribute("aria-label", `Play ${rec.label}`);
+          scrubbable(bar, rec);
           bar.addEventListener("click", (ev) => {
             ev.stopPropagation();
+            if (bar.dataset.dragged) {
+              delete bar.dataset.dragged;
+              return;
+            }
             const box = bar.getBoundingClientRect();
             const f = Math.min(1, Math.max(0, (ev.clientX - box.left) / box.width));
             model.send({ type: "play", recording_id: rec.recording_id, offset_seconds: f * rec.duration_seconds });
@@ -301,6 +426,8 @@ function render({ model, el }) {
       timeline.appendChild(section);
     }
     root.append(timeline, tooltip);
+    drawnTotal = total;
+    showPlayhead();
   }
 
   model.on("change:session", draw);
@@ -309,6 +436,7 @@ function render({ model, el }) {
   model.on("change:message", draw);
   draw();
   return () => {
+    window.removeEventListener(TIME_EVENT, onHeard);
     model.off("change:session", draw);
     model.off("change:peaks", draw);
     model.off("change:selected", draw);
