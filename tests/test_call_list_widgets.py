@@ -108,13 +108,13 @@ def test_sorting_and_paging_from_the_browser(demo_playable: Path) -> None:
 def test_past_the_cap_the_total_says_more_than_and_paging_goes_on(demo_playable: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     stores = _stores(demo_playable)
-    exact = CallTable(stores, "maria", page_size=20).total
+    exact = CallTable(Workbench(stores, "maria"), page_size=20).total
     actor = access.load_actor(stores.state, "maria")
     assert reports.count_calls_upto(stores.calls, actor, Filters(), cap=exact) == reports.Total(exact)
     capped = reports.count_calls_upto(stores.calls, actor, Filters(), cap=exact - 1)
     assert capped.capped and capped.label == f"more than {exact - 1:,} calls"
     monkeypatch.setattr(reports, "TOTAL_CAP", 30)
-    table = CallTable(stores, "maria", page_size=20)
+    table = CallTable(Workbench(stores, "maria"), page_size=20)
     assert exact > 60 and (table.total, table.total_capped, table.pages) == (30, True, 2)
     from_browser(table, {"type": "page", "page": 3})  # past the pages the capped count knows of
     assert table.page == 3 and len(table.rows) == 20 and table.total_capped

@@ -116,7 +116,7 @@ def test_the_app_follows_its_address_and_the_player_keeps_playing(stores: Stores
 
 
 @pytest.mark.parametrize("address, says", [
-    ("/calls?direction=sideways", "direction"),
+    ("/calls?direction=sideways", "Direction"),
     ("/calls?group=NoSuchGroup", "NoSuchGroup"),
     ("/calls?colour=red", "colour"),
     ("/somewhere", NOT_UNDERSTOOD),

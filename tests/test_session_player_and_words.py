@@ -66,7 +66,7 @@ def test_errors_speak_the_filter_bars_words(form: dict, words: str, field: str) 
 
 
 def test_the_filter_bar_shows_those_words_and_marks_the_field(stores: Stores) -> None:
-    bar = FilterBar(stores, "maria")
+    bar = FilterBar(Workbench(stores, "maria"))
     bar._on_browser_message(bar, {"type": "apply", "form": {"min_duration": "90", "max_duration": "1:00"}}, [])
     assert (bar.message, bar.message_kind, bar.error_field) == (
         "Longest must not be shorter than shortest", "error", "max_duration")
@@ -78,7 +78,7 @@ def test_the_time_zone_list_has_current_names_only_and_the_users_zone_first(stor
     assert not names & {"Africa/Asmera", "Europe/Kiev", "US/Eastern", "GB", "Etc/GMT+5", "localtime", "Factory"}
     assert zone_choices("Europe/Paris")[:2] == ["Europe/Paris", "UTC"]
     assert zone_choices("Asia/Calcutta")[0] == "Asia/Calcutta"  # an old name a user still has is theirs to keep
-    bar = FilterBar(stores, "maria")
+    bar = FilterBar(Workbench(stores, "maria"))
     assert bar.options["timezones"][0] == bar.options["user_zone"]
     assert len(bar.options["timezones"]) == len(set(bar.options["timezones"]))
 
@@ -91,18 +91,18 @@ def test_pending_recordings_are_neither_listed_nor_marked(stores: Stores) -> Non
         "SELECT call_id FROM calls WHERE recordings_pending > 0 AND recordings_available = 0"
         " AND start_time >= $s AND start_time < $e", {"s": last_day.start, "e": last_day.end})}
     assert pending, "the demo's last day waits for the archive run"
-    table = CallTable(stores, "alex", filters=last_day, page_size=500)
+    table = CallTable(Workbench(stores, "alex"), filters=last_day, page_size=500)
     marked = {r["call_id"] for r in table.rows if r["recording"]}
     assert {r["recording"] for r in table.rows} <= {"playable", ""}
     assert not marked & pending
     assert set(table.call_ids) >= pending  # they are listed, without a marker
-    listed = set(CallTable(stores, "alex", filters=last_day.with_(with_recordings=True), page_size=500).call_ids)
+    listed = set(CallTable(Workbench(stores, "alex"), filters=last_day.with_(with_recordings=True), page_size=500).call_ids)
     assert listed == marked
     assert wb.count(start=last_day.start, end=last_day.end, with_recordings=True) == len(marked)
 
 
 def test_the_play_marker_asks_only_for_playable_calls_on_the_page_and_the_player_decides(stores: Stores) -> None:
-    table = CallTable(stores, "maria", page_size=100)
+    table = CallTable(Workbench(stores, "maria"), page_size=100)
     asked: list[int] = []
     table.on_play(asked.append)
     playable = [r["call_id"] for r in table.rows if r["recording"] == "playable"]
@@ -114,7 +114,7 @@ def test_the_play_marker_asks_only_for_playable_calls_on_the_page_and_the_player
     table._on_browser_message(table, {"type": "play", "call_id": "1; DROP"}, [])
     assert asked == [playable[0]]
 
-    player = Player(stores, "maria", audio_base="/dimnb/audio/")
+    player = Player(Workbench(stores, "maria"), audio_base="/dimnb/audio/")
     before = len(audit.read_events(stores.state))
     assert player.play_call(playable[0]) is True
     first = min(sessions.build_session(stores.calls, Workbench(stores, "maria").actor, playable[0],
@@ -128,13 +128,13 @@ def test_the_play_marker_asks_only_for_playable_calls_on_the_page_and_the_player
 
 
 def test_no_playback_grant_no_player_no_column_no_toggle(stores: Stores) -> None:
-    assert Player(stores, "nina").enabled is False
-    assert Player(stores, "maria").enabled is True
-    keys = [c["key"] for c in CallTable(stores, "nina", page_size=5).columns]
+    assert Player(Workbench(stores, "nina")).enabled is False
+    assert Player(Workbench(stores, "maria")).enabled is True
+    keys = [c["key"] for c in CallTable(Workbench(stores, "nina"), page_size=5).columns]
     assert "recording" not in keys and "start" in keys
-    assert "recording" in [c["key"] for c in CallTable(stores, "maria", page_size=5).columns]
-    assert FilterBar(stores, "nina").options["may_play"] is False
-    assert FilterBar(stores, "maria").options["may_play"] is True
+    assert "recording" in [c["key"] for c in CallTable(Workbench(stores, "maria"), page_size=5).columns]
+    assert FilterBar(Workbench(stores, "nina")).options["may_play"] is False
+    assert FilterBar(Workbench(stores, "maria")).options["may_play"] is True
 
 
 def test_the_demo_pins_its_last_day_as_today(demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
