@@ -230,6 +230,9 @@ for _command in (archive, audit, demo, serve, session):
 main.add_command(calls)
 main.add_command(filters)
 main.add_command(export)
+from dimnb.commands.report import report  # noqa: E402
+
+main.add_command(report)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)
 
