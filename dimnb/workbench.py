@@ -138,10 +138,8 @@ class Workbench:
     def export_csv(self, path: str | Path, filters: Filters | dict[str, Any] | None = None, *,
                    sort: str = "start_time", descending: bool = True, **values: Any) -> int:
         """Write the scoped, filtered Call List to ``path`` as CSV; returns the number of calls written."""
-        from dimnb import exports
-
-        return exports.export_calls(self.stores.calls, self.actor, self._resolved(filters, values), path, "csv",
-                                    sort=sort, descending=descending)
+        return reports.export_csv(self.stores.calls, self.actor, self._resolved(filters, values), path, sort=sort,
+                                  descending=descending)
 
     def export_xlsx(self, path: str | Path, filters: Filters | dict[str, Any] | None = None, *,
                     sort: str = "start_time", descending: bool = True, **values: Any) -> int:
