@@ -91,15 +91,20 @@ class AppHeader(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._nav: list[Any] = []
+        self._nav_reports: list[Any] = []
         self.on_msg(self._on_browser_message)
 
     def on_nav(self, callback: Any) -> None:
         self._nav.append(callback)
 
+    def on_nav_reports(self, callback: Any) -> None:
+        self._nav_reports.append(callback)
+
     def _on_browser_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "nav" or content.get("to") != "calls":
+        if not isinstance(content, dict) or content.get("type") != "nav":
             return
-        for callback in list(self._nav):
+        callbacks = {"calls": self._nav, "reports": self._nav_reports}.get(content.get("to"), [])
+        for callback in list(callbacks):
             try:
                 callback()
             except Exception:
@@ -128,15 +133,20 @@ class CallListApp(ipywidgets.VBox):
         self._session_pane = ipywidgets.VBox([self.session_view])
         self._session_pane.add_class("dimnb-session-pane")
         self._session_pane.layout.display = "none"
+        self._report_pane = ipywidgets.VBox([])  # the report view is built on first use (it loads pandas)
+        self._report_pane.add_class("dimnb-report-pane")
+        self._report_pane.layout.display = "none"
+        self.report_view: Any = None
         self._view = "calls"
-        super().__init__(children=[self.header, self.filter_bar, self._list_pane, self._session_pane, self.player],
-                         **kwargs)
+        super().__init__(children=[self.header, self.filter_bar, self._list_pane, self._session_pane,
+                                   self._report_pane, self.player], **kwargs)
         self.add_class("dimnb-app")
         self.player.add_class("dimnb-docked")
         self.layout.width = "100%"
         self.filter_bar.on_change(self._on_filters)
         self.table.on_open(self.open_session)
         self.header.on_nav(self.show_list)
+        self.header.on_nav_reports(self.show_report)
 
     # ------------------------------------------------------------------ public API
 
@@ -147,7 +157,7 @@ class CallListApp(ipywidgets.VBox):
 
     @property
     def view(self) -> str:
-        """``"calls"`` (the list) or ``"session"`` (a call's session)."""
+        """``"calls"`` (the list), ``"session"`` (a call's session) or ``"report"`` (the report view)."""
         return self._view
 
     def open_session(self, call_id: int) -> bool:
@@ -167,6 +177,22 @@ class CallListApp(ipywidgets.VBox):
             log.exception("opening a session failed")
             self.header.message = FAILED
         return False
+
+    def show_report(self, name: str | None = None, **parameters: Any) -> bool:
+        """Show a report (``ReportView.show``; the one on show if no name); the player keeps playing."""
+        from dimnb.widgets.report_view import ReportView
+        from dimnb.workbench import Workbench
+
+        if self.report_view is None:
+            self.report_view = ReportView(Workbench(self.stores, self.login), on_drill=self.filter_bar.apply,
+                                          on_open=self.open_session)
+            self._report_pane.children = [self.report_view]
+        shown: bool | None = True
+        if name is not None or parameters or self.report_view.frame is None:
+            shown = self.report_view.show(name or self.report_view.report, **parameters)
+        self.header.crumb = "Reports"
+        self._show("report")
+        return bool(shown)
 
     def show_list(self) -> None:
         """Back to the call list (as it was: same filters, page and sort)."""
@@ -189,6 +215,7 @@ class CallListApp(ipywidgets.VBox):
         self._view = view
         self._list_pane.layout.display = None if view == "calls" else "none"
         self._session_pane.layout.display = None if view == "session" else "none"
+        self._report_pane.layout.display = None if view == "report" else "none"
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""

@@ -1,9 +1,9 @@
 // dimnb app header: product, breadcrumbs (Calls › Call 125), the signed-in user, extra links and logout.
 // Link targets were checked by the kernel (http(s) or a path on this server); all text is set as textContent.
-// The only message it sends: {type: "nav", to: "calls"} (back to the call list).
+// The only message it sends: {type: "nav", to: "calls"} (back to the call list) or {type: "nav", to: "reports"}.
 //
 // Stable selectors: div.dimnb-app-header; .dimnb-user (the user's name); a.dimnb-logout; a.dimnb-link;
-// .dimnb-crumb-calls (back to the list); .dimnb-back; .dimnb-app-message.
+// .dimnb-crumb-calls (back to the list); .dimnb-back; .dimnb-app-message; a.dimnb-nav-reports (the reports).
 
 const SVG = (body, size = 16) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false">${body}</svg>`;
@@ -47,11 +47,16 @@ function render({ model, el: host }) {
     model.send({ type: "nav", to: "calls" });
   };
 
+  const goReports = (ev) => {
+    if (ev) ev.preventDefault();
+    model.send({ type: "nav", to: "reports" });
+  };
+
   function draw() {
     const view = model.get("view") || "calls";
     crumbs.textContent = "";
-    const calls = el(view === "session" ? "a" : "span", "dimnb-crumb dimnb-crumb-calls", "Calls");
-    if (view === "session") {
+    const calls = el(view !== "calls" ? "a" : "span", "dimnb-crumb dimnb-crumb-calls", "Calls");
+    if (view !== "calls") {
       calls.href = "#";
       calls.addEventListener("click", goCalls);
       const back = el("button", "dimnb-back");
@@ -67,6 +72,13 @@ function render({ model, el: host }) {
     } else {
       calls.classList.add("dimnb-crumb-current");
       crumbs.append(calls);
+    }
+    if (view !== "report") {
+      const reports = el("a", "dimnb-nav-reports", "Reports");
+      reports.href = "#";
+      reports.title = "Agent, group, missed-call and activity reports";
+      reports.addEventListener("click", goReports);
+      crumbs.append(reports);
     }
 
     right.textContent = "";
