@@ -292,3 +292,41 @@ def test_the_call_list_exports_to_csv_and_xlsx_equal_to_its_dataframe(data_dir: 
         assert list(got.columns) == [reports.COLUMN_LABELS[c] for c in reports.COLUMNS]
         assert _same(got, expected), fmt
         assert not list(tmp_path.glob("*.partial"))
+
+
+# ------------------------------------------------------------------------------------------ the report view (widget)
+
+
+def test_the_report_view_shows_drills_opens_and_exports(stores: Stores, ids: dict[str, int]) -> None:
+    from dimnb.widgets.report_view import ReportView
+
+    drilled: list[Any] = []
+    opened: list[int] = []
+    view = ReportView(_wb(stores, "ann"), on_drill=drilled.append, on_open=opened.append)
+    assert view.show("agents", start="2026-03-02", end="2026-03-02")
+    assert view.parameters == {"report": "agents", "start": "2026-03-02", "end": "2026-03-02"}
+    assert [r["user"] for r in view.rows] == ["ann", "bob", "cat"]
+    bob = [r["user"] for r in view.rows].index("bob")
+    filters = view.drill(bob, "missed")
+    assert drilled == [filters] and _wb(stores, "ann").count(filters) == 2
+    assert view.drill(99, "missed") is None and view.drill(bob, "name") is None and view.drill("0", "calls") is None
+    assert len(drilled) == 1  # forged rows and columns do nothing
+
+    view.show("missed", start="2026-03-02", end="2026-03-02")
+    assert [c["key"] for c in view.columns if c["link"] == "open"] == ["call_id"]
+    row = [r["call_id"] for r in view.rows].index(ids["c2"])
+    assert view.open_call(row, "callback_call_id") == ids["c3"] and opened == [ids["c3"]]
+    assert view.open_call(row, "caller") is None
+    total = view.drill(-1, "*")
+    assert total is not None and _wb(stores, "ann").count(total) == 3
+
+    data = view.export("xlsx")
+    assert data is not None and data[:2] == b"PK"
+    assert view.export("exe") is None
+
+    view.show("activity", start="2026-03-02", end="2026-03-02")
+    assert view.chart["days"] == [{"date": "2026-03-02", "calls": 7, "previous": 1}]
+    assert sum(map(sum, view.chart["heat"])) == 7 and view.summary["detail"].startswith("previous period: 1 calls")
+
+    assert view.show("nonsense") is None and "report" in view.message
+    assert view.show("groups", colour="red") is None and "colour" in view.message
