@@ -193,13 +193,16 @@ def _report_download(page, button: str) -> bytes:  # type: ignore[no-untyped-def
     return Path(download.value.path()).read_bytes()
 
 
-def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audio_plays(browser, server: Server
-                                                                                       ) -> None:
+def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audio_plays(
+        browser, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """Reports (docs/reports.md) while a recording plays: numbers as the API gives them, drill-downs, exports."""
     import csv
     import io
     import zipfile
 
+    from server_fixtures import DEMO_NOW
+
+    monkeypatch.setenv("DIMNB_NOW", DEMO_NOW)  # "last 7 days" as the server counts them
     stores = Stores.open(str(server.data))
     wb = Workbench(stores, "maria")
     page = _sign_in(browser, server, "maria")
@@ -241,7 +244,12 @@ def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audi
 
         # Activity: the charts draw, a day's calls open that day's calls
         _open_report(page, "activity")
-        activity = wb.report("activity")
+        assert page.locator(".dimnb-filters").first.is_hidden()  # a report has its own parameters
+        page.select_option(".dimnb-report-period", "last_7_days")
+        activity = wb.report("activity", period="last_7_days")
+        page.wait_for_function(f"() => document.querySelector('.dimnb-report-count').textContent === "
+                               f"'{int(activity['calls'].sum())} calls'", timeout=60_000)
+        assert activity["previous_calls"].sum() > 0
         page.wait_for_selector("svg.dimnb-chart-days rect.dimnb-chart-bar", timeout=60_000)
         assert page.locator("svg.dimnb-chart-heat rect.dimnb-heat-cell").count() == 7 * 24
         assert page.locator("svg.dimnb-chart-days rect.dimnb-chart-bar").count() == len(activity)
@@ -250,8 +258,11 @@ def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audi
         page.locator(f"a.dimnb-report-link[data-row='{busiest}'][data-column='calls']").click()
         _report_list_total(page, int(activity.loc[busiest, "calls"]))
 
-        # exports: the API's rows, as CSV and as XLSX
+        # exports: the API's rows, as CSV and as XLSX (the period chosen stays chosen across reports)
         _open_report(page, "agents")
+        agents = wb.report("agents", period="last_7_days")
+        page.wait_for_function(f"() => document.querySelectorAll('tr.dimnb-report-row').length === {len(agents)}",
+                               timeout=60_000)
         rows = list(csv.DictReader(io.StringIO(_report_download(page, "button.dimnb-export-csv").decode())))
         assert [r["User"] for r in rows] == list(agents["user"])
         assert [int(r["Calls"]) for r in rows] == list(agents["calls"])

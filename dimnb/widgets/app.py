@@ -216,6 +216,7 @@ class CallListApp(ipywidgets.VBox):
         self._list_pane.layout.display = None if view == "calls" else "none"
         self._session_pane.layout.display = None if view == "session" else "none"
         self._report_pane.layout.display = None if view == "report" else "none"
+        self.filter_bar.layout.display = "none" if view == "report" else None  # a report has its own parameters
         self.header.view = view
         if view == "calls":
             self.header.crumb = ""
