@@ -75,12 +75,13 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _labelled(cur: duckdb.DuckDBPyConnection, query: Fragment, labels: dict[str, str],
-              columns: Sequence[str] | None) -> tuple[list[tuple[str, str, str]], Fragment]:
+def _described(cur: duckdb.DuckDBPyConnection, query: Fragment, labels: dict[str, str],
+               columns: Sequence[str] | None) -> list[tuple[str, str, str]]:
+    """(name, label, DuckDB type) of the columns to write: ``columns`` in that order, else all of the query's."""
     types = _column_types(cur, query)
     known = dict(types)
     names = list(columns) if columns is not None else [n for n, _ in types]
-    return [(n, labels.get(n, n), known[n]) for n in names], query
+    return [(n, labels.get(n, n), known[n]) for n in names]
 
 
 def _xml_text(expression: str) -> str:
@@ -210,7 +211,7 @@ def export_query(cur: duckdb.DuckDBPyConnection, query: Fragment, path: str | os
     """Write a query's rows to ``path`` as CSV or XLSX (header row of ``labels``); returns the rows written."""
     fmt = check_format(fmt)
     target = Path(path)
-    described, query = _labelled(cur, query, labels or {}, columns)
+    described = _described(cur, query, labels or {}, columns)
     partial = target.with_name(target.name + ".partial")
     try:
         if fmt == "csv":

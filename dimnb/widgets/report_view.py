@@ -20,7 +20,6 @@ is ignored. Charts are inline SVG drawn by report_view.js (docs/reports.md,
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 from collections.abc import Callable
 from datetime import date, datetime
