@@ -20,6 +20,14 @@ same generation file running exactly those statements (``reports.statements``,
 ``reports.count_upto_statement``). The exact count (what the page showed
 before the cap) is timed beside it for reference. The build stops on a load
 that failed or quarantined anything. Last line: ``metric: value (target op value)``.
+
+``--other-reports`` (dimnb.report_queries) measures, as Maria, each of the
+other reports (agents, groups, missed, activity by day and by hour) over the
+whole store, next to a bare DuckDB connection running the same statement
+(``report_queries.statement``); and the Call List exports of all of Maria's
+calls to CSV and XLSX (dimnb.exports) next to a bare ``COPY`` of the same rows
+and columns to CSV. Last line then: the slower of the two export ratios
+(target <= 1.5).
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ from dimnb.filters import Filters  # noqa: E402
 from dimnb.store.stores import Stores  # noqa: E402
 
 TARGET_MS = 50.0
+REPORT_TARGET_MS = 300.0
+EXPORT_TARGET_RATIO = 1.5
 LOGIN = "maria"
 
 
@@ -155,12 +165,112 @@ def bench(data_dir: Path, rounds: int) -> list[dict[str, Any]]:
     return results
 
 
+# ---------------------------------------------------------------------------- the other reports and the exports
+
+
+REPORT_RUNS: dict[str, dict[str, Any]] = {
+    "agents": {}, "groups": {}, "missed": {}, "activity (days)": {"by": "day"}, "activity (hours)": {"by": "hour"},
+}
+
+
+def bench_other_reports(data_dir: Path, rounds: int) -> list[dict[str, Any]]:
+    """Each report as Maria over the whole store: ``report_queries.report`` vs the same statement on bare DuckDB."""
+    from dimnb import report_queries
+
+    stores = Stores.open(str(data_dir))
+    bare = duckdb.connect(str(stores.calls.directory / stores.calls.current_name()), read_only=True)
+    results = []
+    for label, extra in REPORT_RUNS.items():
+        name = label.split(" ")[0]
+        opts = report_queries.options(Filters(timezone="Europe/London"), **extra)
+        times, bare_times = [], []
+        for i in range(rounds + 1):  # one warm-up round
+            t0 = time.perf_counter()
+            actor = access.load_actor(stores.state, LOGIN)
+            frame = report_queries.report(stores, actor, name, opts)
+            t1 = time.perf_counter()
+            resolved = reports.resolve(stores.calls, opts.filters, state=stores.state)
+            built = report_queries.statement(stores.calls, actor, name, resolved, opts, state=stores.state)
+            t2 = time.perf_counter()
+            rows = bare.execute(built.sql, built.params).fetchall()
+            t3 = time.perf_counter()
+            assert len(rows) == len(frame), label
+            if i >= 1:
+                times.append(t1 - t0)
+                bare_times.append(t3 - t2)
+        results.append({"label": label, "rows": len(frame), "ms": median_ms(times), "bare_ms": median_ms(bare_times)})
+    bare.close()
+    stores.close()
+    return results
+
+
+def bench_exports(data_dir: Path) -> list[dict[str, Any]]:
+    """Maria's whole Call List to CSV and to XLSX (best of two) vs a bare COPY of the same rows and columns."""
+    import tempfile
+
+    from dimnb import exports
+    from dimnb.actions import VIEW_CALLS
+    from dimnb.workbench import Workbench
+
+    stores = Stores.open(str(data_dir))
+    wb = Workbench(stores, LOGIN)
+    actor = wb.actor
+    scope = access.scope_sql(actor, VIEW_CALLS)
+    columns = ", ".join(f"c.{c}" if c not in ("groups", "recording") else
+                        ("array_to_string(c.group_tags, ', ')" if c == "groups" else "c.recordings_available")
+                        for c in reports.COLUMNS)
+    bare = duckdb.connect(str(stores.calls.directory / stores.calls.current_name()), read_only=True)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="dimnb-bench-export-", dir=data_dir.parent) as scratch:
+        def best(run: Any) -> tuple[float, int]:
+            samples = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                rows = run()
+                samples.append(time.perf_counter() - t0)
+            return min(samples), rows
+
+        bare_s, bare_rows = best(lambda: bare.execute(
+            f"COPY (SELECT {columns} FROM calls c WHERE {scope.sql} ORDER BY c.start_time DESC, c.call_id DESC) "
+            f"TO '{scratch}/bare.csv' (HEADER)", scope.params).fetchone()[0])
+        all_s, all_rows = best(lambda: bare.execute(f"COPY calls TO '{scratch}/all.csv' (HEADER)").fetchone()[0])
+        csv_s, csv_rows = best(lambda: wb.export_csv(Path(scratch) / "calls.csv", timezone="Europe/London"))
+        xlsx_s, xlsx_rows = best(lambda: wb.export_xlsx(Path(scratch) / "calls.xlsx", timezone="Europe/London"))
+        assert bare_rows == csv_rows == xlsx_rows
+        sizes = {f: (Path(scratch) / f).stat().st_size / 1e6 for f in ("bare.csv", "calls.csv", "calls.xlsx")}
+        out = [{"label": "bare COPY, same rows", "rows": bare_rows, "s": bare_s, "mb": sizes["bare.csv"]},
+               {"label": "bare COPY, all calls", "rows": all_rows, "s": all_s, "mb": None},
+               {"label": "export CSV", "rows": csv_rows, "s": csv_s, "mb": sizes["calls.csv"]},
+               {"label": "export XLSX", "rows": xlsx_rows, "s": xlsx_s, "mb": sizes["calls.xlsx"]}]
+    bare.close()
+    stores.close()
+    return out
+
+
+def other_reports_main(data_dir: Path, calls: int, rounds: int) -> None:
+    results = bench_other_reports(data_dir, rounds)
+    print(f"calls in store: {calls:,}; as {LOGIN} (Member Groups), whole store; {rounds} timed runs each")
+    print(f"{'report':<18} {'rows':>7} {'dimnb':>9} {'bare':>9} {'ratio':>6}")
+    for r in results:
+        print(f"{r['label']:<18} {r['rows']:>7,} {r['ms']:>7.1f}ms {r['bare_ms']:>7.1f}ms {r['ms'] / r['bare_ms']:>5.2f}x")
+    print(f"worst report median: {max(r['ms'] for r in results):.1f} ms (target <= {REPORT_TARGET_MS:.0f})")
+    exported = bench_exports(data_dir)
+    base = exported[0]["s"]
+    for r in exported:
+        size = f"{r['mb']:.0f} MB" if r["mb"] is not None else ""
+        print(f"{r['label']:<22} {r['rows']:>9,} rows {r['s']:>6.2f}s {size:>7}   {r['s'] / base:>4.2f}x same-rows COPY")
+    worst = max(r["s"] / base for r in exported[2:])
+    print(f"export_ratio_to_bare_copy (worst of CSV, XLSX): {worst:.2f} (target <= {EXPORT_TARGET_RATIO})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 calls")
     parser.add_argument("--calls", type=int, help="override the number of calls")
     parser.add_argument("--rounds", type=int, help="timed runs per filter set (default 15, --quick 7)")
     parser.add_argument("--data", type=Path, help="measure this (demo company) data directory instead of building one")
+    parser.add_argument("--other-reports", action="store_true",
+                        help="the Agent/Group/Missed/Activity reports and the CSV/XLSX exports instead")
     args = parser.parse_args()
     rounds = args.rounds or (7 if args.quick else 15)
     if args.data:
@@ -169,6 +279,9 @@ def main() -> None:
     else:
         calls = args.calls or (50_000 if args.quick else 1_000_000)
         data_dir = build_store(calls)
+    if args.other_reports:
+        other_reports_main(data_dir, calls, rounds)
+        return
     results = bench(data_dir, rounds)
     print(f"calls in store: {calls:,}; as {LOGIN} (Member Groups); {rounds} timed runs each")
     print(f"{'filter set':<22} {'matches':>10} {'shown':>22} {'rows':>8} {'+shown':>8} {'= page':>8}   "

@@ -242,6 +242,9 @@ main.add_command(calls)
 main.add_command(filters)
 main.add_command(export)
 main.add_command(listen)
+from dimnb.commands.report import report  # noqa: E402
+
+main.add_command(report)
 load.add_command(asterisk_command)
 load.add_command(freeswitch_command)
 

@@ -159,6 +159,40 @@ class Workbench:
         return reports.export_csv(self.stores.calls, self.actor, self.resolve(filters, **values), path, sort=sort,
                                   descending=descending)
 
+    def export_xlsx(self, path: str | Path, filters: Filters | dict[str, Any] | None = None, *,
+                    sort: str = "start_time", descending: bool = True, **values: Any) -> int:
+        """Write the scoped, filtered Call List to ``path`` as an Excel workbook; returns the number of calls."""
+        from dimnb import exports
+
+        return exports.export_calls(self.stores.calls, self.actor, self._resolved(filters, values), path, "xlsx",
+                                    sort=sort, descending=descending)
+
+    def report(self, name: str, filters: Filters | dict[str, Any] | None = None, *,
+               service_level: float = 20.0, window_hours: float = 24.0, by: str = "day",
+               **values: Any) -> pd.DataFrame:
+        """A report as a DataFrame: ``"agents"``, ``"groups"``, ``"missed"`` or ``"activity"`` (docs/reports.md).
+
+        Filters: ``period`` (or ``start``/``end``), ``group``, ``timezone``.
+        ``service_level``: seconds for the Group summary's service level;
+        ``window_hours``: how long after a missed call a call-back counts;
+        ``by``: the Activity report per ``"day"`` or per weekday and ``"hour"``.
+        """
+        from dimnb import report_queries
+
+        opts = report_queries.options(self.filters(filters, **values), service_level=service_level,
+                                      window_hours=window_hours, by=by)
+        return report_queries.report(self.stores, self.actor, name, opts)
+
+    def export_report(self, path: str | Path, name: str, filters: Filters | dict[str, Any] | None = None, *,
+                      service_level: float = 20.0, window_hours: float = 24.0, by: str = "day",
+                      **values: Any) -> int:
+        """Write ``report(name, ...)`` to ``path``: CSV or XLSX by the file's suffix; returns the rows written."""
+        from dimnb import report_queries
+
+        opts = report_queries.options(self.filters(filters, **values), service_level=service_level,
+                                      window_hours=window_hours, by=by)
+        return report_queries.export(self.stores, self.actor, name, opts, path)
+
     def groups(self) -> list[str]:
         """The groups worth filtering by (active groups whose calls this user may list)."""
         return reports.visible_groups(self.stores.calls, self.stores.state, self.actor)

@@ -294,3 +294,111 @@ def test_the_audit_view_is_for_auditors_only(browser, server: Server) -> None:
         assert "Traceback" not in page.content()
     finally:
         page.context.close()
+
+
+# ------------------------------------------------------------------------------------------ the other reports
+
+
+def _report_list_total(page, expected: int) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector("tr.dimnb-call-row, .dimnb-calls", timeout=60_000)
+    page.wait_for_function(f"() => {{ const t = document.querySelector('.dimnb-total');"
+                           f" return t && t.dataset.total === '{expected}'; }}", timeout=60_000)
+
+
+def _open_report(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if not page.locator(".dimnb-reports").is_visible():
+        page.locator("a.dimnb-nav-reports").click()
+        page.wait_for_selector(".dimnb-reports", state="visible", timeout=60_000)
+    page.locator(f"button.dimnb-report-tab[data-report='{name}']").click()
+    page.wait_for_selector(f".dimnb-reports[data-report='{name}'] tr.dimnb-report-row", timeout=60_000)
+
+
+def _report_download(page, button: str) -> bytes:  # type: ignore[no-untyped-def]
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(button).click()
+    return Path(download.value.path()).read_bytes()
+
+
+def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audio_plays(
+        browser, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports (docs/reports.md) while a recording plays: numbers as the API gives them, drill-downs, exports."""
+    import csv
+    import io
+    import zipfile
+
+    from server_fixtures import DEMO_NOW
+
+    monkeypatch.setenv("DIMNB_NOW", DEMO_NOW)  # "last 7 days" as the server counts them
+    stores = Stores.open(str(server.data))
+    wb = Workbench(stores, "maria")
+    page = _sign_in(browser, server, "maria")
+    try:
+        # something playing: the first recorded call's first recording
+        page.check(".dimnb-f-with-recordings", force=True)
+        _report_list_total(page, wb.count(with_recordings=True))
+        page.locator("a.dimnb-open-session").first.click()
+        page.wait_for_selector(".dimnb-rec.dimnb-playable", timeout=60_000)
+        page.locator(".dimnb-rec.dimnb-playable").first.click()
+        page.wait_for_function(f"() => {AUDIO} && !{AUDIO}.paused && {AUDIO}.currentTime > 0", timeout=60_000)
+
+        # Agent summary: the API's users, in its order; a user's "missed" opens that many calls
+        _open_report(page, "agents")
+        agents = wb.report("agents")
+        shown = page.eval_on_selector_all(".dimnb-report-row td:first-child", "cells => cells.map(c => c.textContent)")
+        assert shown == list(agents["user"])
+        row = int(agents.index[agents["missed"] > 0][0])
+        link = page.locator(f"a.dimnb-report-link[data-row='{row}'][data-column='missed']")
+        assert int(link.inner_text()) == int(agents.loc[row, "missed"])
+        link.click()
+        _report_list_total(page, int(agents.loc[row, "missed"]))
+        started = page.evaluate(f"{AUDIO}.currentTime")
+
+        # Group summary: the answered count of the busiest group
+        _open_report(page, "groups")
+        groups = wb.report("groups")
+        assert page.locator("tr.dimnb-report-row").count() == len(groups)
+        _shot(page, "report-groups")
+        page.locator("a.dimnb-report-link[data-row='0'][data-column='answered']").click()
+        _report_list_total(page, int(groups.loc[0, "answered"]))
+
+        # Missed and abandoned: "N missed or abandoned" opens those N calls
+        _open_report(page, "missed")
+        missed = wb.report("missed")
+        assert page.locator("tr.dimnb-report-row").count() == len(missed)
+        page.locator("a.dimnb-report-total").click()
+        _report_list_total(page, len(missed))
+
+        # Activity: the charts draw, a day's calls open that day's calls
+        _open_report(page, "activity")
+        assert page.locator(".dimnb-filters").first.is_hidden()  # a report has its own parameters
+        page.select_option(".dimnb-report-period", "last_7_days")
+        activity = wb.report("activity", period="last_7_days")
+        page.wait_for_function(f"() => document.querySelector('.dimnb-report-count').textContent === "
+                               f"'{int(activity['calls'].sum())} calls'", timeout=60_000)
+        assert activity["previous_calls"].sum() > 0
+        page.wait_for_selector("svg.dimnb-chart-days rect.dimnb-chart-bar", timeout=60_000)
+        assert page.locator("svg.dimnb-chart-heat rect.dimnb-heat-cell").count() == 7 * 24
+        assert page.locator("svg.dimnb-chart-days rect.dimnb-chart-bar").count() == len(activity)
+        _shot(page, "report-activity")
+        busiest = int(activity["calls"].idxmax())
+        page.locator(f"a.dimnb-report-link[data-row='{busiest}'][data-column='calls']").click()
+        _report_list_total(page, int(activity.loc[busiest, "calls"]))
+
+        # exports: the API's rows, as CSV and as XLSX (the period chosen stays chosen across reports)
+        _open_report(page, "agents")
+        agents = wb.report("agents", period="last_7_days")
+        page.wait_for_function(f"() => document.querySelectorAll('tr.dimnb-report-row').length === {len(agents)}",
+                               timeout=60_000)
+        rows = list(csv.DictReader(io.StringIO(_report_download(page, "button.dimnb-export-csv").decode())))
+        assert [r["User"] for r in rows] == list(agents["user"])
+        assert [int(r["Calls"]) for r in rows] == list(agents["calls"])
+        book = zipfile.ZipFile(io.BytesIO(_report_download(page, "button.dimnb-export-xlsx")))
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        assert sheet.count("<row>") == len(agents) + 1 and all(f">{u}<" in sheet for u in agents["user"])
+
+        # the player never stopped (it is still playing, or played to the end)
+        page.wait_for_function(f"() => ({AUDIO}.ended || !{AUDIO}.paused) && {AUDIO}.currentTime > {started}",
+                               timeout=30_000)
+    finally:
+        page.context.close()
+        stores.close()

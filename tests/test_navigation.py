@@ -101,12 +101,14 @@ def test_the_app_follows_its_address_and_the_player_keeps_playing(stores: Stores
     assert app.table.total == Workbench(stores, "maria").count(direction=["inbound"], group="Sales")
     assert app.history.replace and parse_fragment(app.history.fragment).params["group"] == "Sales"
 
-    # Back to the session, then a report (placeholder until the report views are connected), then Back
+    # Back to the session, then a report, then Back
     from_browser(app.history, {"type": "navigate", "fragment": f"/call/{recorded['call_id']}"})
     assert app.view == "session" and app.session_view.current.call_id == recorded["call_id"]
     from_browser(app.history, {"type": "navigate", "fragment": "/report/agents?period=last_7_days"})
-    assert app.view == "report" and "agents" in app.report_view.value
+    assert app.view == "report" and app.report_view.report == "agents" and app.report_view.frame is not None
     assert app.address == "/report/agents?period=last_7_days"
+    from_browser(app.report_view, {"type": "show", "report": "groups", "parameters": {"period": "last_7_days"}})
+    assert app.view == "report" and app.address == "/report/groups?period=last_7_days"
     from_browser(app.history, {"type": "navigate", "fragment": f"/call/{recorded['call_id']}"})
     assert app.view == "session"
 

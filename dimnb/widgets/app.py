@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import re
-from html import escape
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
+from dimnb import report_queries
 from dimnb.errors import DimnbError, InvalidInput, NotFound
 from dimnb.filters import Filters
 from dimnb.reports import DEFAULT_PAGE_SIZE
@@ -43,6 +43,7 @@ from dimnb.widgets.session_view import NO_SUCH_CALL, SessionView
 
 if TYPE_CHECKING:
     from dimnb.widgets.audit_view import AuditView
+    from dimnb.widgets.report_view import ReportView
     from dimnb.workbench import Workbench
 
 log = logging.getLogger("dimnb.widgets.app")
@@ -96,27 +97,25 @@ class AppHeader(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._nav: list[Any] = []
+        self._nav_reports: list[Any] = []
         self.on_msg(self._on_browser_message)
 
     def on_nav(self, callback: Any) -> None:
         self._nav.append(callback)
 
+    def on_nav_reports(self, callback: Any) -> None:
+        self._nav_reports.append(callback)
+
     def _on_browser_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "nav" or content.get("to") != "calls":
+        if not isinstance(content, dict) or content.get("type") != "nav":
             return
-        for callback in list(self._nav):
+        callbacks = {"calls": self._nav, "reports": self._nav_reports}.get(content.get("to"), [])
+        for callback in list(callbacks):
             try:
                 callback()
             except Exception:
                 log.exception("a navigation callback failed")
                 self.message = FAILED
-
-
-class ReportPlaceholder(ipywidgets.HTML):
-    """Stands in for the report views until they are connected (``CallListApp.report_view``)."""
-
-    def show(self, name: str, **parameters: str | list[str]) -> None:
-        self.value = f"<p class='dimnb-report-placeholder'>The {escape(name)} report is not available yet.</p>"
 
 
 class CallListApp(ipywidgets.VBox):
@@ -142,11 +141,11 @@ class CallListApp(ipywidgets.VBox):
         self.table = CallTable(workbench, filters=self.filter_bar.filters, page_size=page_size)
         self.player = workbench.player  # the workbench's one player: never re-created
         self.session_view = SessionView(workbench, on_play_request=self.player.handle_play_request)
-        self.report_view: Any = ReportPlaceholder()  # anything with show(name, **parameters) and a widget
+        self.report_view: ReportView | None = None  # made on first use (it loads pandas)
         self.history = History()
         self._list_pane = self._pane([self.table], "dimnb-list-pane")
         self._session_pane = self._pane([self.session_view], "dimnb-session-pane")
-        self._report_pane = self._pane([self.report_view], "dimnb-report-pane")
+        self._report_pane = self._pane([], "dimnb-report-pane")
         self.audit_view: AuditView | None = None  # made when an auditor first opens it
         self._audit_pane = self._pane([], "dimnb-audit-pane")
         self._panes = {"calls": self._list_pane, "session": self._session_pane, "report": self._report_pane,
@@ -163,6 +162,7 @@ class CallListApp(ipywidgets.VBox):
         self.table.on_open(self.open_session)
         self.table.on_play(self.player.play_call)  # the Play marker: the player decides and audits
         self.header.on_nav(self.show_list)
+        self.header.on_nav_reports(self.show_report)
         self.history.on_navigate(self.navigate)
         self._from_address = True  # the page's first address is replaced, not pushed
         self._show("calls")
@@ -184,11 +184,6 @@ class CallListApp(ipywidgets.VBox):
     def address(self) -> str:
         """The address of the view on show (``/call/473``; the page shows it after ``#``)."""
         return self._address
-
-    def connect_reports(self, view: Any) -> None:
-        """Show reports in ``view`` (a widget with ``show(name, **parameters)``) instead of the placeholder."""
-        self.report_view = view
-        self._report_pane.children = [view]
 
     def open_session(self, call_id: int) -> bool:
         """Show a call's session (what a click on its Start Time does). False, with a message, if refused."""
@@ -212,20 +207,17 @@ class CallListApp(ipywidgets.VBox):
         """Back to the call list (as it was: same filters, page and sort)."""
         self._show("calls")
 
-    def show_report(self, name: str, **parameters: str | list[str]) -> bool:
-        """Show a report (``report_view.show``); False, with a message, if it is refused."""
-        try:
-            self.report_view.show(name, **parameters)
-        except DimnbError as exc:
-            self.header.message = str(exc)
-            return False
-        except Exception:
-            log.exception("showing a report failed")
-            self.header.message = FAILED
-            return False
-        self.header.message = ""
-        self.header.crumb = f"{name.replace('_', ' ').capitalize()} report"
-        self._show("report", fragment_of("report", name, parameters))
+    def show_report(self, name: str | None = None, **parameters: str | list[str]) -> bool:
+        """Show a report (``ReportView.show``; the one last shown if no name); the player keeps playing.
+
+        False, with the report's message in the header, if the report or a parameter is refused.
+        """
+        view = self._reports()
+        if name is not None or parameters or view.frame is None:
+            if not view.show(name or view.report, **parameters):
+                self.header.message = view.message or NOT_UNDERSTOOD
+                return False
+        self._report_shown()
         return True
 
     def show_audit(self, **parameters: Any) -> bool:
@@ -294,6 +286,24 @@ class CallListApp(ipywidgets.VBox):
         return self.show_audit(**route.params)
 
     # ------------------------------------------------------------------ wiring
+
+    def _reports(self) -> ReportView:
+        if self.report_view is None:
+            from dimnb.widgets.report_view import ReportView  # pandas: only once someone opens a report
+
+            self.report_view = ReportView(self.workbench, on_drill=self.filter_bar.apply, on_open=self.open_session)
+            self.report_view.on_show(self._report_shown)
+            self._report_pane.children = [self.report_view]
+        return self.report_view
+
+    def _report_shown(self) -> None:
+        """A report is on show (from the address, the header or the view's own tabs): say so in the address."""
+        assert self.report_view is not None
+        self.header.message = ""
+        label = report_queries.REPORTS.get(self.report_view.report, self.report_view.report)
+        self.header.crumb = f"Reports › {label}"
+        parameters = {k: v for k, v in self.report_view.parameters.items() if k != "report"}
+        self._show("report", fragment_of("report", self.report_view.report, parameters))
 
     def _on_filters(self, filters: Filters) -> None:
         try:

@@ -1,12 +1,12 @@
 // dimnb app header: product, breadcrumbs (Calls › Call 125), the signed-in user, extra links and logout.
 // Link targets were checked by the kernel (http(s) or a path on this server); all text is set as textContent.
-// The only message it sends: {type: "nav", to: "calls"} (back to the call list).
-// "Copy link" (on a session or a report) copies the page's address; where the clipboard is refused it shows
-// the address in a text field, selected, to copy by hand.
+// It sends {type: "nav", to: "calls"} (back to the call list) or {type: "nav", to: "reports"} (the reports,
+// as last shown). "Copy link" (on a session or a report) copies the page's address; where the clipboard is
+// refused it shows the address in a text field, selected, to copy by hand.
 //
 // Stable selectors: div.dimnb-app-header; .dimnb-user (the user's name); a.dimnb-logout; a.dimnb-link;
 // .dimnb-crumb-calls (back to the list); .dimnb-back; .dimnb-copy-link; input.dimnb-link-text;
-// .dimnb-app-message.
+// .dimnb-app-message; a.dimnb-nav-reports (the reports).
 
 const SVG = (body, size = 16) =>
   `<svg viewBox="0 0 24 24" width="${size}" height="${size}" aria-hidden="true" focusable="false">${body}</svg>`;
@@ -74,6 +74,11 @@ function render({ model, el: host }) {
     model.send({ type: "nav", to: "calls" });
   };
 
+  const goReports = (ev) => {
+    if (ev) ev.preventDefault();
+    model.send({ type: "nav", to: "reports" });
+  };
+
   function draw() {
     const view = model.get("view") || "calls";
     crumbs.textContent = "";
@@ -102,6 +107,13 @@ function render({ model, el: host }) {
     } else {
       calls.classList.add("dimnb-crumb-current");
       crumbs.append(calls);
+    }
+    if (view !== "report") {
+      const reports = el("a", "dimnb-nav-reports", "Reports");
+      reports.href = "#/report/agents"; // a real address for a new tab; a click shows the last report here
+      reports.title = "Agent, group, missed-call and activity reports";
+      reports.addEventListener("click", goReports);
+      crumbs.append(reports);
     }
 
     right.textContent = "";
