@@ -159,6 +159,25 @@ class DashboardUser:
             pass
         return list(table.state.get("rows") or [])
 
+    async def sign_out(self) -> int:
+        """Sign out as the logout page's button does (POST with the XSRF token); the HTTP status."""
+        page = await self.fetch("/logout")
+        match = XSRF_FIELD_RE.search(page.body.decode())
+        if match is None:
+            raise DashboardError(f"no logout form ({page.code})")
+        answer = await self.fetch("/logout", method="POST", body=urllib.parse.urlencode({"_xsrf": match.group(1)}))
+        return answer.code
+
+    async def websocket_closed(self, timeout: float) -> bool:
+        """Whether the server closes this page's kernel websocket within ``timeout`` seconds."""
+        if self._reader is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
     async def close(self, *, cleanly: bool = True) -> None:
         """Leave: ``cleanly`` closes the websocket (a closed tab); otherwise the socket is dropped (a vanished one)."""
         if self.ws is not None:

@@ -182,6 +182,35 @@ def test_an_idle_kernel_is_shut_down_with_its_page_open(demo_data: Path, tmp_pat
         assert f"kernel {kernel} of maria (idle)" in server.log.read_text()
 
 
+def test_a_dashboard_ends_with_its_sign_in_session(demo_data: Path, tmp_path: Path) -> None:
+    """Sign-out closes that session's kernel websockets and kernels at once; an idle session's too; a busy one stays."""
+    with serving(demo_data, tmp_path, "--kernel-pool", "0", "--page-gone-timeout", "3",
+                 "--session-idle-minutes", "0.2") as server:
+        async def scenario() -> tuple[DashboardUser, DashboardUser, DashboardUser, list[str]]:
+            leaving, idle, busy = user(server, "maria"), user(server, "olivia"), user(server, "paul")
+            await asyncio.gather(first_list(leaving), first_list(idle), first_list(busy))
+            assert await leaving.sign_out() == 200
+            assert await leaving.websocket_closed(timeout=5)  # at once, not when the page goes away
+            gone_at_sign_out = [kid for kid in (leaving.kernel_id,) if kid not in kernel_processes(server.process.pid)]
+            # olivia does nothing past the 12 s idle limit; paul keeps filtering: his widget traffic keeps him in
+            for step in range(9):
+                await busy.apply_filter(direction="inbound" if step % 2 else "outbound")
+                await asyncio.sleep(1.5)
+            assert await idle.websocket_closed(timeout=5)
+            assert not await busy.websocket_closed(timeout=0.1)
+            assert await busy.apply_filter(direction="inbound")
+            await busy.close()
+            return leaving, idle, busy, gone_at_sign_out
+
+        leaving, idle, busy, gone_at_sign_out = asyncio.run(scenario())
+        assert gone_at_sign_out == [leaving.kernel_id]
+        alive = kernel_processes(server.process.pid)
+        assert leaving.kernel_id not in alive and idle.kernel_id not in alive
+        log = server.log.read_text()
+        assert f"kernel {leaving.kernel_id} of maria (signed out)" in log
+        assert f"kernel {idle.kernel_id} of olivia (session ended)" in log
+
+
 # ---------------------------------------------------------------------------- caps
 
 
