@@ -259,6 +259,9 @@ def test_pooled_kernels_are_handed_to_the_logged_in_user_and_never_shared(demo_d
         wait_until(lambda: len(pooled_ready(server)) >= 2, 90, "two pooled kernels")
         pooled = pooled_ready(server)[:2]
         started_before_login = {kid: proc.create_time() for kid, proc in kernel_processes(server.process.pid).items()}
+        # started without the debugger (kernel_main), which a dashboard kernel never offers
+        assert all("dimnb.server.kernel_main" in proc.cmdline()
+                   for proc in kernel_processes(server.process.pid).values())
 
         async def scenario() -> list[DashboardUser]:
             # A pooled kernel has no owner yet: nobody's websocket reaches it.

@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from tornado import web
 from tornado.ioloop import PeriodicCallback
-from traitlets import Instance
+from traitlets import Instance, default
 
 from dimnb.datadir import DATA_ENV
 from dimnb.server import identity, kernel_side, login_sessions
@@ -93,10 +93,25 @@ class KernelRecord:
     handed_at: float = 0.0  # monotonic
 
 
+class DashboardKernel(ServerKernelManager):
+    """One dashboard kernel: started by ``kernel_main`` (ipykernel without the debugger) instead of the launcher."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        for i in range(len(cmd) - 1):
+            if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
+                cmd[i + 1] = "dimnb.server.kernel_main"
+        return cmd
+
+
 class DimnbKernelManager(AsyncMappingKernelManager):
     """Starts, pools, hands over, bounds and reclaims dashboard kernels; remembers who owns each one."""
 
     limits = Instance(KernelLimits, args=(), config=True, help="Caps, pool size and timeouts (KernelLimits).")
+
+    @default("kernel_manager_class")
+    def _dashboard_kernels(self) -> str:
+        return "dimnb.server.kernels.DashboardKernel"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -282,6 +297,8 @@ class DimnbKernelManager(AsyncMappingKernelManager):
             "VOILA_PREHEAT": "False",
             # Fewer malloc arenas: a dashboard kernel's few threads (ZMQ, DuckDB) otherwise each hold their own.
             "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+            # numpy (the waveform) starts OpenBLAS with a thread and buffer per core, for math it never does here.
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
             "VOILA_BASE_URL": base_url,
             "VOILA_SERVER_URL": getattr(self.parent, "server_url", base_url) if self.parent is not None else "/",
         })
