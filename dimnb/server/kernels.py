@@ -162,13 +162,14 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         try:
             if pooled is not None:
                 kernel_id = await self._take_pooled(pooled)
+            warmed = kernel_id is not None  # a pooled kernel has answered the server already
             if kernel_id is None:
                 self._starting += 1
                 try:
                     kernel_id = await self._start_anonymous(path=path, **kwargs)
                 finally:
                     self._starting -= 1
-            await self._hand_over(kernel_id, login, request.session)
+            await self._hand_over(kernel_id, login, request.session, ready=warmed)
         except BaseException:
             if kernel_id is not None and kernel_id in self:
                 await self._shutdown_quietly(kernel_id)
@@ -307,19 +308,24 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         self.records[kernel_id] = KernelRecord(owner=None, page_seen=time.monotonic(), rendering=True)
         return kernel_id
 
-    async def _hand_over(self, kernel_id: str, login: str, session: str | None) -> None:
-        await self._execute(kernel_id, kernel_side.adopt_statement(login))
+    async def _hand_over(self, kernel_id: str, login: str, session: str | None, *, ready: bool = False) -> None:
+        await self._execute(kernel_id, kernel_side.adopt_statement(login), ready=ready)
         record = self.records[kernel_id]
         record.owner, record.page_seen, record.rendering = login, time.monotonic(), True
         record.session, record.handed_at = session, time.monotonic()
         self.owners[kernel_id] = login
 
-    async def _execute(self, kernel_id: str, code: str) -> None:
-        """Run one statement in a kernel with the server's own client; raise unless it succeeded."""
+    async def _execute(self, kernel_id: str, code: str, *, ready: bool = False) -> None:
+        """Run one statement in a kernel with the server's own client; raise unless it succeeded.
+
+        ``ready``: the kernel has answered before (a pooled one), so only the shell channel is opened and the
+        wait for ready (a kernel_info round trip and a 0.2 s drain of IOPub) is skipped: that is per login.
+        """
         client = self.get_kernel(kernel_id).client()
-        client.start_channels()
+        client.start_channels(shell=True, iopub=not ready, stdin=False, hb=False, control=False)
         try:
-            await client.wait_for_ready(timeout=HANDOVER_TIMEOUT)
+            if not ready:
+                await client.wait_for_ready(timeout=HANDOVER_TIMEOUT)
             msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
             deadline = time.monotonic() + HANDOVER_TIMEOUT
             while True:
