@@ -25,7 +25,7 @@ from dashboard_client import DashboardUser, first_list
 from dimnb.demo.setup import demo_password
 from dimnb.server import kernel_side
 from dimnb.server.busy_page import SERVER_FULL, TOO_MANY_TABS
-from dimnb.server.kernel_limits import KernelLimits, default_max_kernels
+from dimnb.server.kernel_limits import KernelLimits, default_max_kernels, default_pool_size
 from dimnb.workbench import USER_ENV
 from server_fixtures import DEMO_NOW, ROOT, Server, demo_data, free_port, stop_process, wait_http  # noqa: F401
 
@@ -95,6 +95,10 @@ def test_limits_defaults_and_the_memory_cap() -> None:
     assert limits.page_gone_seconds + limits.check_every <= 60  # a gone page's kernel ends within 60 s
     assert default_max_kernels(ram_bytes=24 * 2**30, kernel_mb=120) == int(24 * 2**30 * 0.7) // (120 * 2**20)
     assert default_max_kernels(ram_bytes=10 * 2**20) == 1
+    # the pool: a fifth of the cap, at most 10 per core, at least 1
+    assert default_pool_size(129, cores=2) == 20 and default_pool_size(60, cores=2) == 12
+    assert default_pool_size(3, cores=8) == 1
+    assert KernelLimits(max_kernels=50).pool == default_pool_size(50) and KernelLimits(pool_size=0).pool == 0
     with pytest.raises(ValueError):
         KernelLimits(per_user=0)
 
