@@ -204,7 +204,7 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - t0
 
 
-async def play_a_recording(user: DashboardUser) -> None:
+async def play_a_recording(user: DashboardUser, stage: list[str]) -> None:
     """Open a session with a recording the user may play, play it, and fetch the audio with Range requests."""
     table, view = user.find("rows", "columns"), user.find("session", "peaks")
     player = user.find("source", "volume")
@@ -212,11 +212,21 @@ async def play_a_recording(user: DashboardUser) -> None:
     if not candidates:
         return
     call_id = random.choice(candidates)["call_id"]
+    stage[0] = "session: open"
     await user.send_custom(table, {"type": "open", "call_id": call_id})
-    await user.wait_for(view, "session", predicate=lambda s: bool(s) and s.get("call_id") == call_id)
-    peaks = view.state.get("peaks") or await user.wait_for(view, "peaks", predicate=bool, timeout=5)
+    # The view sends its waveforms again on every open, but the session only when it changed: for the call
+    # already on show (the same one opened twice) no session comes, and waiting for one would never end.
+    if (view.state.get("session") or {}).get("call_id") == call_id:
+        stage[0] = "session: waveform"
+        peaks = await user.wait_for(view, "peaks", predicate=bool)
+    else:
+        await user.wait_for(view, "session", predicate=lambda s: bool(s) and s.get("call_id") == call_id)
+        stage[0] = "session: waveform"
+        peaks = view.state.get("peaks") or await user.wait_for(view, "peaks", predicate=bool)
+    stage[0] = "session: play"
     await user.send_custom(view, {"type": "play", "recording_id": int(next(iter(peaks))), "offset_seconds": 1.0})
     source = await user.wait_for(player, "source", predicate=lambda s: bool(s and s.get("url")))
+    stage[0] = "session: audio"
     for first, last in ((0, 65535), (65536, 131071)):
         answer = await user.fetch(source["url"], headers={"Range": f"bytes={first}-{last}"})
         if answer.code not in (206, 416):
@@ -235,7 +245,7 @@ async def act(user: DashboardUser, tally: Tally, step: int, stage: list[str]) ->
             await user.send_custom(table, {"type": "page", "page": page})
             await user.wait_for(table, "page", predicate=lambda p: p == page)
     elif kind == 2:
-        await play_a_recording(user)
+        await play_a_recording(user, stage)
     else:
         current = user.find("form", "options").state["form"].get("direction") or []  # the form sends a list
         await user.apply_filter(direction=["outbound"] if current == ["inbound"] else ["inbound"])

@@ -136,7 +136,10 @@ class DashboardUser:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise asyncio.TimeoutError(f"no update of {key}")
-            comm_id, state = await asyncio.wait_for(self._updates.get(), remaining)
+            try:
+                comm_id, state = await asyncio.wait_for(self._updates.get(), remaining)
+            except asyncio.TimeoutError:
+                raise asyncio.TimeoutError(f"no update of {key} within {timeout or self.timeout:.0f} s") from None
             if comm_id == widget.comm_id and key in state and (predicate is None or predicate(state[key])):
                 return state[key]
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 # Measured by bench/concurrency.py (RSS of a dashboard kernel that has listed calls and drawn a waveform: median
-# 127 MB, max 136 MB; about 64 MB of it unshared): the size the server-wide cap is computed from.
+# 122 MB, max 126 MB; about 60 MB of it unshared): the size the server-wide cap is computed from.
 KERNEL_MB = 130
 RAM_SHARE = 0.7
 
