@@ -14,6 +14,10 @@ from dimnb.store.stores import Stores
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every `dimnb serve` a test starts keeps 2 spare kernels, not the machine-sized default (20 on 24 GB and 2 cores):
+# the tests that measure the pool pass --kernel-pool themselves.
+os.environ.setdefault("DIMNB_KERNEL_POOL", "2")
+
 
 def realdata_dir() -> Path:
     """``$DIMNB_REALDATA``, else the nearest ``shared/realdata`` beside the checkout or one of its parents."""

@@ -136,7 +136,10 @@ class DashboardUser:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise asyncio.TimeoutError(f"no update of {key}")
-            comm_id, state = await asyncio.wait_for(self._updates.get(), remaining)
+            try:
+                comm_id, state = await asyncio.wait_for(self._updates.get(), remaining)
+            except asyncio.TimeoutError:
+                raise asyncio.TimeoutError(f"no update of {key} within {timeout or self.timeout:.0f} s") from None
             if comm_id == widget.comm_id and key in state and (predicate is None or predicate(state[key])):
                 return state[key]
 
@@ -158,6 +161,25 @@ class DashboardUser:
         except asyncio.TimeoutError:
             pass
         return list(table.state.get("rows") or [])
+
+    async def sign_out(self) -> int:
+        """Sign out as the logout page's button does (POST with the XSRF token); the HTTP status."""
+        page = await self.fetch("/logout")
+        match = XSRF_FIELD_RE.search(page.body.decode())
+        if match is None:
+            raise DashboardError(f"no logout form ({page.code})")
+        answer = await self.fetch("/logout", method="POST", body=urllib.parse.urlencode({"_xsrf": match.group(1)}))
+        return answer.code
+
+    async def websocket_closed(self, timeout: float) -> bool:
+        """Whether the server closes this page's kernel websocket within ``timeout`` seconds."""
+        if self._reader is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def close(self, *, cleanly: bool = True) -> None:
         """Leave: ``cleanly`` closes the websocket (a closed tab); otherwise the socket is dropped (a vanished one)."""

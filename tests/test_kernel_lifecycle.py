@@ -25,7 +25,7 @@ from dashboard_client import DashboardUser, first_list
 from dimnb.demo.setup import demo_password
 from dimnb.server import kernel_side
 from dimnb.server.busy_page import SERVER_FULL, TOO_MANY_TABS
-from dimnb.server.kernel_limits import KernelLimits, default_max_kernels
+from dimnb.server.kernel_limits import KernelLimits, default_max_kernels, default_pool_size
 from dimnb.workbench import USER_ENV
 from server_fixtures import DEMO_NOW, ROOT, Server, demo_data, free_port, stop_process, wait_http  # noqa: F401
 
@@ -95,6 +95,10 @@ def test_limits_defaults_and_the_memory_cap() -> None:
     assert limits.page_gone_seconds + limits.check_every <= 60  # a gone page's kernel ends within 60 s
     assert default_max_kernels(ram_bytes=24 * 2**30, kernel_mb=120) == int(24 * 2**30 * 0.7) // (120 * 2**20)
     assert default_max_kernels(ram_bytes=10 * 2**20) == 1
+    # the pool: a fifth of the cap, at most 10 per core, at least 1
+    assert default_pool_size(129, cores=2) == 20 and default_pool_size(60, cores=2) == 12
+    assert default_pool_size(3, cores=8) == 1
+    assert KernelLimits(max_kernels=50).pool == default_pool_size(50) and KernelLimits(pool_size=0).pool == 0
     with pytest.raises(ValueError):
         KernelLimits(per_user=0)
 
@@ -182,6 +186,35 @@ def test_an_idle_kernel_is_shut_down_with_its_page_open(demo_data: Path, tmp_pat
         assert f"kernel {kernel} of maria (idle)" in server.log.read_text()
 
 
+def test_a_dashboard_ends_with_its_sign_in_session(demo_data: Path, tmp_path: Path) -> None:
+    """Sign-out closes that session's kernel websockets and kernels at once; an idle session's too; a busy one stays."""
+    with serving(demo_data, tmp_path, "--kernel-pool", "0", "--page-gone-timeout", "3",
+                 "--session-idle-minutes", "0.2") as server:
+        async def scenario() -> tuple[DashboardUser, DashboardUser, DashboardUser, list[str]]:
+            leaving, idle, busy = user(server, "maria"), user(server, "olivia"), user(server, "paul")
+            await asyncio.gather(first_list(leaving), first_list(idle), first_list(busy))
+            assert await leaving.sign_out() == 200
+            assert await leaving.websocket_closed(timeout=5)  # at once, not when the page goes away
+            gone_at_sign_out = [kid for kid in (leaving.kernel_id,) if kid not in kernel_processes(server.process.pid)]
+            # olivia does nothing past the 12 s idle limit; paul keeps filtering: his widget traffic keeps him in
+            for step in range(9):
+                await busy.apply_filter(direction="inbound" if step % 2 else "outbound")
+                await asyncio.sleep(1.5)
+            assert await idle.websocket_closed(timeout=5)
+            assert not await busy.websocket_closed(timeout=0.1)
+            assert await busy.apply_filter(direction="inbound")
+            await busy.close()
+            return leaving, idle, busy, gone_at_sign_out
+
+        leaving, idle, busy, gone_at_sign_out = asyncio.run(scenario())
+        assert gone_at_sign_out == [leaving.kernel_id]
+        alive = kernel_processes(server.process.pid)
+        assert leaving.kernel_id not in alive and idle.kernel_id not in alive
+        log = server.log.read_text()
+        assert f"kernel {leaving.kernel_id} of maria (signed out)" in log
+        assert f"kernel {idle.kernel_id} of olivia (session ended)" in log
+
+
 # ---------------------------------------------------------------------------- caps
 
 
@@ -230,6 +263,9 @@ def test_pooled_kernels_are_handed_to_the_logged_in_user_and_never_shared(demo_d
         wait_until(lambda: len(pooled_ready(server)) >= 2, 90, "two pooled kernels")
         pooled = pooled_ready(server)[:2]
         started_before_login = {kid: proc.create_time() for kid, proc in kernel_processes(server.process.pid).items()}
+        # started without the debugger (kernel_main), which a dashboard kernel never offers
+        assert all("dimnb.server.kernel_main" in proc.cmdline()
+                   for proc in kernel_processes(server.process.pid).values())
 
         async def scenario() -> list[DashboardUser]:
             # A pooled kernel has no owner yet: nobody's websocket reaches it.

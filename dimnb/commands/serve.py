@@ -36,16 +36,16 @@ from dimnb.store.statestore import open_state_store
 @click.option("--max-kernels", type=click.IntRange(min=1),
               help="Dashboard kernels in all, pooled ones included (default: what fits in 70% of RAM at "
                    "130 MB each); past it newcomers get a 'server busy' page.")
-@click.option("--kernel-pool", default=4, show_default=True, type=click.IntRange(min=0),
+@click.option("--kernel-pool", type=click.IntRange(min=0), envvar="DIMNB_KERNEL_POOL", show_envvar=True,
               help="Kernels started ahead, with the dashboard's imports done, so a login does not wait for "
-                   "Python to start (0: none).")
+                   "Python to start (0: none; default: a fifth of --max-kernels, at most 10 per core).")
 @click.option("--page-gone-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds after its page went away (no websocket) that a dashboard's kernel is shut down.")
 @click.option("--idle-timeout", default=1800.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds without any activity after which a dashboard's kernel is shut down.")
 def serve(data_dir: str, ip: str, port: int, behind_proxy: bool, notebooks_dir: str | None, base_url: str,
           session_idle_minutes: float, session_hours: float, audit_key: str | None,
-          audit_checkpoints: str | None, kernels_per_user: int, max_kernels: int | None, kernel_pool: int,
+          audit_checkpoints: str | None, kernels_per_user: int, max_kernels: int | None, kernel_pool: int | None,
           page_gone_timeout: float, idle_timeout: float) -> None:
     """Serve the dashboards (login required; each user sees only their scope)."""
     from dimnb import audit_checkpoints as checkpoints

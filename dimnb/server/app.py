@@ -34,6 +34,7 @@ from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.contentshandler import VoilaContentsHandler
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 from voila.static_file_handler import AllowListFileHandler
 
@@ -45,7 +46,7 @@ from dimnb.server.audio import ROUTE as AUDIO_ROUTE
 from dimnb.server.audio import AudioHandler
 from dimnb.server.authorizer import DimnbAuthorizer, kernel_id_of
 from dimnb.server.context import cookie_secret, server_stores
-from dimnb.server.identity import DimnbIdentityProvider
+from dimnb.server.identity import DimnbIdentityProvider, session_token
 from dimnb.server.busy_page import refusal_page, status_of
 from dimnb.server.kernel_limits import KernelCapReached, KernelLimits
 from dimnb.server.kernels import REQUEST, DimnbKernelManager, PageRequest
@@ -75,7 +76,7 @@ class DashboardHandler(TornadoVoilaHandler):
         login = self.current_user.username
         if not self.allowed_for(login):
             raise web.HTTPError(404)
-        request = PageRequest(login)
+        request = PageRequest(login, session=session_token(self))
         token = REQUEST.set(request)
         try:
             await super().get(path)
@@ -113,6 +114,19 @@ class OwnedShutdownKernelHandler(VoilaShutdownKernelHandler):
         await super().post(kernel_id)
 
 
+class SessionKernelWebsocketHandler(VoilaKernelWebsocketHandler):
+    """Voilà's kernel websocket, known to the kernel manager so it can be closed when its session ends."""
+
+    async def open(self, kernel_id: str) -> None:  # type: ignore[override]
+        self.kernel_manager.websocket_opened(kernel_id, self)
+        await super().open(kernel_id)
+
+    def on_close(self) -> None:
+        self.kernel_manager.websocket_closed(getattr(self, "kernel_id", ""), self)
+        if self.connection is not None:  # closed by the server before it finished opening
+            super().on_close()
+
+
 class RootHandler(JupyterHandler):
     @web.authenticated
     def get(self) -> None:
@@ -127,7 +141,8 @@ class NotFoundHandler(JupyterHandler):
 
 
 _DROPPED = (TornadoVoilaTreeHandler, VoilaContentsHandler, AllowListFileHandler, TornadoVoilaHandler,
-            VoilaShutdownKernelHandler)
+            VoilaShutdownKernelHandler, VoilaKernelWebsocketHandler)
+KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 
 
 class DimnbVoila(Voila):
@@ -196,6 +211,7 @@ class DimnbVoila(Voila):
             (url_path_join(base, r"/dashboard/?"), DashboardHandler, {**common, "notebook_path": DASHBOARD}),
             (url_path_join(base, r"/audit/?"), AuditDashboardHandler, {**common, "notebook_path": AUDIT}),
             (url_path_join(base, r"/voila/api/shutdown/(.*)"), OwnedShutdownKernelHandler),
+            (url_path_join(base, rf"/api/kernels/{KERNEL_ID}/channels"), SessionKernelWebsocketHandler),
             (base, RootHandler),
         ]
         kept = [h for h in super().init_handlers() if not (len(h) > 1 and h[1] in _DROPPED)]

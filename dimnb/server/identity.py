@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -39,6 +40,13 @@ WRONG = "Wrong username or password."
 
 POLICY = login_sessions.SessionPolicy()
 GUARD = LoginGuard()
+# scrypt takes ~50 ms of CPU and 16 MiB per check and releases the GIL: off the event loop, so one sign-in never
+# holds up every other request; two at a time bounds the memory a flood of sign-ins can take.
+_PASSWORD_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dimnb-scrypt")
+
+
+async def _password_matches(password: str, stored: str | None) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_PASSWORD_CHECKS, verify_password, password, stored)
 
 
 def configure_sessions(*, idle_seconds: float, lifetime_seconds: float) -> None:
@@ -51,7 +59,8 @@ def _active_user(login: str) -> Any:
     return users_repo.active_account(server_stores().state, login)
 
 
-def _session_token(handler: web.RequestHandler) -> str | None:
+def session_token(handler: web.RequestHandler) -> str | None:
+    """The session token the request's signed cookie carries (None without a valid cookie)."""
     raw = handler.get_secure_cookie(COOKIE_NAME, max_age_days=POLICY.lifetime_seconds / 86400)
     if not raw:
         return None
@@ -107,7 +116,7 @@ class DimnbIdentityProvider(IdentityProvider):
         handler.set_secure_cookie(self.get_cookie_name(handler), json.dumps({"s": token}), **options)
 
     def get_user_cookie(self, handler: web.RequestHandler) -> User | None:  # type: ignore[override]
-        token = _session_token(handler)
+        token = session_token(handler)
         login = login_sessions.resolve(server_stores().state, token, POLICY) if token else None
         row = _active_user(login) if login else None
         if row is None:
@@ -116,7 +125,7 @@ class DimnbIdentityProvider(IdentityProvider):
 
     def end_session(self, handler: web.RequestHandler) -> None:
         """Sign-out: close the session server-side (a copy of the cookie dies with it), then drop the cookie."""
-        token = _session_token(handler)
+        token = session_token(handler)
         if token:
             login_sessions.revoke(server_stores().state, token)
         self.clear_login_cookie(handler)
@@ -129,16 +138,16 @@ class DimnbIdentityProvider(IdentityProvider):
         return (f"Too many failed sign-ins for this account. Try again in {minutes} minute"
                 f"{'s' if minutes > 1 else ''}, or ask an administrator.")
 
-    def process_login_form(self, handler: web.RequestHandler) -> User | None:
+    async def process_login_form(self, handler: web.RequestHandler) -> User | None:  # type: ignore[override]
         login = handler.get_argument("username", default="").strip()
         password = handler.get_argument("password", default="")
         address = str(handler.request.remote_ip)
         if not login or len(login) > 64 or len(password) > 1024:
-            verify_password("x", None)  # same cost either way
+            await _password_matches("x", None)  # same cost either way
             GUARD.failed(login[:64], address)
             return None
         row = _active_user(login)
-        if not verify_password(password, row["password_hash"] if row else None):
+        if not await _password_matches(password, row["password_hash"] if row else None):
             GUARD.failed(login, address)
             self.log.warning("dimnb: failed login for %r from %s", login, address)
             return None
@@ -182,7 +191,7 @@ class DimnbLoginHandler(LoginFormHandler):
             self.set_status(429)
             self._render(message={"error": locked})
             return
-        user = provider.process_login_form(self)
+        user = await provider.process_login_form(self)
         if user is None:
             self.set_status(401)
             self._render(message={"error": provider.locked_message(login) or WRONG})
@@ -205,9 +214,13 @@ class DimnbLogoutHandler(JupyterHandler):
                                      back_url=self.base_url))
 
     @allow_unauthenticated
-    def post(self) -> None:  # tornado has checked the XSRF token before we get here
+    async def post(self) -> None:  # tornado has checked the XSRF token before we get here
         user = self.current_user
+        token = session_token(self)
         self.identity_provider.end_session(self)  # type: ignore[attr-defined]
         if user:
             self.log.info("dimnb: %s signed out", user.username)
+        manager: Any = self.settings.get("kernel_manager")
+        if token and hasattr(manager, "end_session"):
+            await manager.end_session(token, "signed out")  # its open dashboards end with it
         self.write(pages.logged_out_page(login_url=self.base_url + "login"))

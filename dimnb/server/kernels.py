@@ -20,6 +20,16 @@ Bounds (``KernelLimits``, the ``dimnb serve`` options):
   ``page_gone_seconds`` (a page still loading its scripts, never connected
   yet, gets at least ``FIRST_CONNECT_GRACE``), and one idle (no message) for
   ``idle_seconds``.
+
+A kernel lives no longer than the sign-in session it was opened in: signing
+out (``end_session``) closes that session's kernel websockets and shuts its
+kernels down at once, and the reaper does the same for a session that has
+expired or was revoked (password changed, user deactivated). Widget traffic
+on a kernel's websocket counts as activity of its session.
+
+The pool refills one kernel at a time and waits while logins are in flight
+(at most ``REFILL_PATIENCE``), so starting spare kernels never competes with
+the people logging in for the machine's cores.
 """
 
 from __future__ import annotations
@@ -32,13 +42,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from tornado import web
 from tornado.ioloop import PeriodicCallback
-from traitlets import Instance
+from traitlets import Instance, default
 
 from dimnb.datadir import DATA_ENV
-from dimnb.server import kernel_side
+from dimnb.server import identity, kernel_side, login_sessions
+from dimnb.server.context import server_stores
 from dimnb.server.kernel_limits import KernelCapReached, KernelLimits
 from dimnb.workbench import USER_ENV
 
@@ -48,6 +59,7 @@ class PageRequest:
     """An authenticated dashboard request: its login, and the kernel it was given."""
 
     login: str
+    session: str | None = None  # the sign-in session's token: the kernel ends with that session
     kernel_ids: list[str] = field(default_factory=list)
 
 
@@ -65,6 +77,10 @@ HANDOVER_TIMEOUT = 60.0
 FIRST_CONNECT_GRACE = 45.0
 # A kernel of someone else whose page went away this long ago may make room for a newcomer at the server cap.
 RECLAIM_AFTER_SECONDS = 5.0
+# A login is "in flight" from its claim until its page's websocket connects (at most this long after hand-over).
+LOGIN_IN_FLIGHT_SECONDS = 20.0
+# The pool's refill waits while logins are in flight, but no longer than this per kernel.
+REFILL_PATIENCE = 15.0
 
 
 @dataclass
@@ -73,12 +89,29 @@ class KernelRecord:
     page_seen: float  # monotonic: the last moment its page was known to be there (or it was handed over)
     rendering: bool = False
     ever_connected: bool = False
+    session: str | None = None
+    handed_at: float = 0.0  # monotonic
+
+
+class DashboardKernel(ServerKernelManager):
+    """One dashboard kernel: started by ``kernel_main`` (ipykernel without the debugger) instead of the launcher."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        for i in range(len(cmd) - 1):
+            if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
+                cmd[i + 1] = "dimnb.server.kernel_main"
+        return cmd
 
 
 class DimnbKernelManager(AsyncMappingKernelManager):
     """Starts, pools, hands over, bounds and reclaims dashboard kernels; remembers who owns each one."""
 
     limits = Instance(KernelLimits, args=(), config=True, help="Caps, pool size and timeouts (KernelLimits).")
+
+    @default("kernel_manager_class")
+    def _dashboard_kernels(self) -> str:
+        return "dimnb.server.kernels.DashboardKernel"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,6 +122,8 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         self._claims: dict[str, int] = {}  # logins with a kernel being handed to them (counts towards their cap)
         self._filling: asyncio.Task[None] | None = None
         self._reaper: PeriodicCallback | None = None
+        self._reaped_at = datetime.now(timezone.utc).timestamp()  # the last round's wall time
+        self.websockets: dict[str, set[Any]] = {}  # kernel id -> its open websocket handlers
         self.reaped: list[tuple[str, str]] = []  # (kernel id, reason), newest last
 
     # ------------------------------------------------------------------ lifecycle of the manager
@@ -98,6 +133,8 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         if self._reaper is None:
             self._reaper = PeriodicCallback(self.reap, self.limits.check_every * 1000)
             self._reaper.start()
+        self.log.info("dimnb: keeping %d kernels ready (pool), at most %d in all, %d per user",
+                      min(self.limits.pool, self.limits.total), self.limits.total, self.limits.per_user)
         self.fill_pool()
 
     async def shutdown_all(self, now: bool = False) -> None:
@@ -125,13 +162,14 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         try:
             if pooled is not None:
                 kernel_id = await self._take_pooled(pooled)
+            warmed = kernel_id is not None  # a pooled kernel has answered the server already
             if kernel_id is None:
                 self._starting += 1
                 try:
                     kernel_id = await self._start_anonymous(path=path, **kwargs)
                 finally:
                     self._starting -= 1
-            await self._hand_over(kernel_id, login)
+            await self._hand_over(kernel_id, login, request.session, ready=warmed)
         except BaseException:
             if kernel_id is not None and kernel_id in self:
                 await self._shutdown_quietly(kernel_id)
@@ -204,7 +242,10 @@ class DimnbKernelManager(AsyncMappingKernelManager):
 
     async def _fill(self) -> None:
         limits = self.limits
-        while len(self._pool) < min(limits.pool_size, limits.total) and self.count() < limits.total:
+        while len(self._pool) < min(limits.pool, limits.total) and self.count() < limits.total:
+            await self._while_logins_in_flight(REFILL_PATIENCE)
+            if not (len(self._pool) < min(limits.pool, limits.total) and self.count() < limits.total):
+                break
             task = asyncio.ensure_future(self._start_pooled())
             self._pool.append(task)
             try:
@@ -216,6 +257,19 @@ class DimnbKernelManager(AsyncMappingKernelManager):
                 if task in self._pool:
                     self._pool.remove(task)
                 return
+
+    def logins_in_flight(self) -> int:
+        """Logins between their claim and their page's websocket (what a pool refill must not slow down)."""
+        now = time.monotonic()
+        handing = sum(self._claims.values())
+        loading = sum(1 for r in self.records.values()
+                      if r.owner is not None and not r.ever_connected and now - r.handed_at < LOGIN_IN_FLIGHT_SECONDS)
+        return handing + loading
+
+    async def _while_logins_in_flight(self, patience: float) -> None:
+        deadline = time.monotonic() + patience
+        while self.logins_in_flight() and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
 
     async def _start_pooled(self) -> str:
         self._starting += 1
@@ -244,6 +298,8 @@ class DimnbKernelManager(AsyncMappingKernelManager):
             "VOILA_PREHEAT": "False",
             # Fewer malloc arenas: a dashboard kernel's few threads (ZMQ, DuckDB) otherwise each hold their own.
             "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+            # numpy (the waveform) starts OpenBLAS with a thread and buffer per core, for math it never does here.
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
             "VOILA_BASE_URL": base_url,
             "VOILA_SERVER_URL": getattr(self.parent, "server_url", base_url) if self.parent is not None else "/",
         })
@@ -252,18 +308,24 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         self.records[kernel_id] = KernelRecord(owner=None, page_seen=time.monotonic(), rendering=True)
         return kernel_id
 
-    async def _hand_over(self, kernel_id: str, login: str) -> None:
-        await self._execute(kernel_id, kernel_side.adopt_statement(login))
+    async def _hand_over(self, kernel_id: str, login: str, session: str | None, *, ready: bool = False) -> None:
+        await self._execute(kernel_id, kernel_side.adopt_statement(login), ready=ready)
         record = self.records[kernel_id]
         record.owner, record.page_seen, record.rendering = login, time.monotonic(), True
+        record.session, record.handed_at = session, time.monotonic()
         self.owners[kernel_id] = login
 
-    async def _execute(self, kernel_id: str, code: str) -> None:
-        """Run one statement in a kernel with the server's own client; raise unless it succeeded."""
+    async def _execute(self, kernel_id: str, code: str, *, ready: bool = False) -> None:
+        """Run one statement in a kernel with the server's own client; raise unless it succeeded.
+
+        ``ready``: the kernel has answered before (a pooled one), so only the shell channel is opened and the
+        wait for ready (a kernel_info round trip and a 0.2 s drain of IOPub) is skipped: that is per login.
+        """
         client = self.get_kernel(kernel_id).client()
-        client.start_channels()
+        client.start_channels(shell=True, iopub=not ready, stdin=False, hb=False, control=False)
         try:
-            await client.wait_for_ready(timeout=HANDOVER_TIMEOUT)
+            if not ready:
+                await client.wait_for_ready(timeout=HANDOVER_TIMEOUT)
             msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
             deadline = time.monotonic() + HANDOVER_TIMEOUT
             while True:
@@ -279,10 +341,11 @@ class DimnbKernelManager(AsyncMappingKernelManager):
     # ------------------------------------------------------------------ reclaiming
 
     async def reap(self) -> None:
-        """Shut down kernels whose page is gone, and idle ones (pooled kernels are left alone)."""
+        """Shut down kernels whose page is gone, idle ones, and those of ended sessions (pooled ones are left alone)."""
         limits = self.limits
         now = time.monotonic()
         idle_since = datetime.now(timezone.utc).timestamp() - limits.idle_seconds
+        await self._end_closed_sessions()
         for kid in list(self.owners):
             record = self.records.get(kid)
             if record is None or record.rendering:
@@ -300,7 +363,48 @@ class DimnbKernelManager(AsyncMappingKernelManager):
         owner = self.owners.pop(kernel_id, None)  # at once: it no longer counts for its user nor lets them in
         self.log.info("dimnb: shutting down kernel %s of %s (%s)", kernel_id, owner, reason)
         self.reaped.append((kernel_id, reason))
+        for websocket in list(self.websockets.pop(kernel_id, ())):
+            try:
+                websocket.close(1000, "dashboard closed")
+            except Exception:
+                self.log.exception("dimnb: closing a websocket of kernel %s failed", kernel_id)
         await self._shutdown_quietly(kernel_id)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def end_session(self, token: str, reason: str) -> None:
+        """The sign-in session ``token`` ended: close its dashboards' websockets and shut their kernels down."""
+        for kid in [kid for kid, record in self.records.items() if record.session == token and kid in self.owners]:
+            await self._reap_one(kid, reason)
+
+    async def _end_closed_sessions(self) -> None:
+        """End the kernels of sessions that expired or were revoked; widget traffic keeps a session alive."""
+        now = datetime.now(timezone.utc).timestamp()
+        since, self._reaped_at = self._reaped_at, now
+        active: dict[str, bool] = {}
+        for kid in self.owners:
+            record = self.records.get(kid)
+            if record is None or record.session is None:
+                continue
+            last = getattr(self._kernels.get(kid), "last_activity", None)
+            used = bool(self._connections(kid)) and last is not None and last.timestamp() >= since
+            active[record.session] = active.get(record.session, False) or used
+        if not active:
+            return
+        state = server_stores().state
+        for token, used in active.items():
+            if login_sessions.resolve(state, token, identity.POLICY, touch=used) is None:
+                await self.end_session(token, "session ended")
+
+    def websocket_opened(self, kernel_id: str, websocket: Any) -> None:
+        self.websockets.setdefault(kernel_id, set()).add(websocket)
+
+    def websocket_closed(self, kernel_id: str, websocket: Any) -> None:
+        sockets = self.websockets.get(kernel_id)
+        if sockets is not None:
+            sockets.discard(websocket)
+            if not sockets:
+                self.websockets.pop(kernel_id, None)
 
     async def _shutdown_quietly(self, kernel_id: str) -> None:
         try:
@@ -342,3 +446,4 @@ class DimnbKernelManager(AsyncMappingKernelManager):
     def _forget(self, kernel_id: str) -> None:
         self.owners.pop(kernel_id, None)
         self.records.pop(kernel_id, None)
+        self.websockets.pop(kernel_id, None)

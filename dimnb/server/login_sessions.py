@@ -49,9 +49,10 @@ def open_session(state: StateStore, login: str, *, client: str | None, policy: S
     return token
 
 
-def resolve(state: StateStore, token: str, policy: SessionPolicy, now: float | None = None) -> str | None:
-    """The login of an open session (and note this request), or None: unknown, signed out, idle, too old,
-    user deactivated or password changed since."""
+def resolve(state: StateStore, token: str, policy: SessionPolicy, now: float | None = None, *,
+            touch: bool = True) -> str | None:
+    """The login of an open session (and note this request unless ``touch`` is false), or None: unknown, signed
+    out, idle, too old, user deactivated or password changed since."""
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         return None
     now = time.time() if now is None else now
@@ -67,7 +68,7 @@ def resolve(state: StateStore, token: str, policy: SessionPolicy, now: float | N
         return None
     if now - row["created_at"] > policy.lifetime_seconds or now - row["last_seen"] > policy.idle_seconds:
         return None
-    if now - row["last_seen"] >= policy.touch_every:
+    if touch and now - row["last_seen"] >= policy.touch_every:
         with state.transaction() as tx:
             tx.execute("UPDATE web_sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?",
                        (now, _hash(token)))
