@@ -9,6 +9,8 @@ DEMO_DATA ?= data/demo
 DEMO_CALLS ?= 500
 PORT ?= 8866
 PYTEST_ARGS ?=
+# The suite runs in one worker per core (most tests wait on servers and browsers); a test file stays in one worker.
+TEST_JOBS ?= auto
 
 .PHONY: install demo demo-data test bench lint clean-demo wheel
 
@@ -43,7 +45,7 @@ demo: demo-data
 	$(BIN)/dimnb serve --data $(DEMO_DATA) --port $(PORT)
 
 test: install $(SPARK_STAMP) $(PG_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install $(SPARK_STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done

@@ -56,6 +56,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         os.environ.pop("DIMNB_USER", None)
 
 
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """The dashboard's user is for its kernel only: never left behind for the next test in this process."""
+    if _is_notebook(item) and Path(str(item.fspath)).name == "dashboard.ipynb":
+        os.environ.pop("DIMNB_USER", None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _made:
         shutil.rmtree(_made.pop(), ignore_errors=True)
