@@ -292,6 +292,14 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
     Every store table is read only where the batch's calls are (their ids, by zone map).
     """
     if not con.execute("SELECT count(*) FROM stg_recordings").fetchone()[0]:
+        con.execute(  # what the loader's per-file counts read: no recording linked
+            """
+            CREATE OR REPLACE TEMP TABLE stg_rec_new AS
+            SELECT *, NULL::BIGINT AS call_id, NULL::INTEGER AS seq, NULL::BIGINT AS conference_id,
+                   NULL::BIGINT AS recording_id
+            FROM stg_recordings LIMIT 0
+            """
+        )
         return 0, 0
     _stage_recording_targets(con, system)
     con.execute(
