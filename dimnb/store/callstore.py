@@ -55,7 +55,7 @@ WRITER_MEMORY_LIMIT = os.environ.get("DIMNB_WRITER_MEMORY", "600MB")
 # writes a delta. A delta grown past COMPACT_SHARE of its base (and COMPACT_MIN_BYTES) is compacted.
 DELTA_ABOVE_BYTES = 64 << 20
 COMPACT_MIN_BYTES = 32 << 20
-COMPACT_SHARE = 0.05
+COMPACT_SHARE = 0.02
 # What keeps a delta writer off the shared base: no checkpoint (by size, by commit size, on close) and no
 # optimistic writes (large appends written into the database file before commit).
 _DELTA_CONFIG: dict[str, Any] = {
