@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import duckdb  # noqa: E402
 
+from dimnb.store import callstore  # noqa: E402
 from dimnb.store.callstore import wal_path  # noqa: E402
 from dimnb.store.stores import Stores  # noqa: E402
 
@@ -160,7 +161,10 @@ def main() -> None:
     stores = Stores.open(str(scratch))
     end = stores.calls.query("SELECT max(start_time) FROM calls")[0][0]
     stored = stores.calls.query("SELECT count(*) FROM calls")[0][0]
+    base = (stores.calls.directory / stores.calls.current_name()).stat().st_size
     stores.close()
+    mode = "delta (WAL beside a shared base)" if base >= callstore._delta_above_bytes() else "whole copy (small base)"
+    print(f"store: {stored:,} calls, base {base / 2**20:.0f} MiB: appends publish by {mode}")
     folders = make_batches(work, 2 * args.rounds, args.batch, end.date())
 
     results: dict[str, list[float]] = {"cached": [], "cold": []}
