@@ -177,6 +177,7 @@ for path in sys.argv[2:]:
 """
 
 
+@pytest.mark.slow
 def test_a_writer_killed_at_random_points_leaves_a_consistent_store(delta_stores: Stores, tmp_path: Path) -> None:
     load_3cx(delta_stores, [batch_file(tmp_path, 0)])
     base = delta_stores.calls.directory / delta_stores.calls.current_name()
