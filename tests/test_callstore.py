@@ -81,7 +81,7 @@ def test_a_retired_generation_is_kept_for_the_grace_period(tmp_path: Path, monke
     for n in range(4):
         write_row(store, n)
     # a hard link to the base and a delta each: nothing is removed yet, and nothing is copied whole
-    assert sorted(n for n in os.listdir(store.directory) if n.endswith(".duckdb")) == [
+    assert sorted(n for n in os.listdir(store.directory) if n.startswith("calls-") and n.endswith(".duckdb")) == [
         generation_name(g) for g in range(1, 6)]
 
 
@@ -136,7 +136,10 @@ print(json.dumps({"seen": sorted(seen), "queries": queries, "errors": errors[:5]
 
 
 @pytest.mark.slow
-def test_a_reader_process_never_fails_while_a_writer_publishes_20_loads(stores: Stores, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delta", [False, True], ids=["copies", "deltas"])
+def test_a_reader_process_never_fails_while_a_writer_publishes_20_loads(stores: Stores, tmp_path: Path, delta: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMNB_DELTA_ABOVE_BYTES", "0" if delta else str(1 << 40))
     flag = tmp_path / "flag"
     flag.write_text("")
     reader = subprocess.Popen(

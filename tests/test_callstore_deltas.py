@@ -68,6 +68,30 @@ def test_an_append_links_the_base_and_writes_only_its_delta(delta_stores: Stores
     assert consistency(calls)[1:] == (2 * BATCH, 2 * BATCH)
 
 
+HOLDER = r"""
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("SELECT count(*) FROM calls").fetchone()[0], flush=True)
+time.sleep(120)
+"""
+
+
+def test_an_append_publishes_while_another_process_holds_the_base_open(delta_stores: Stores, tmp_path: Path) -> None:
+    # DuckDB locks a file's inode: a writer may never open the base that reader processes hold (it opens a twin)
+    load_3cx(delta_stores, [batch_file(tmp_path, 0)])
+    current = str(delta_stores.calls.directory / delta_stores.calls.current_name())
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, current], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == str(BATCH)
+        for n in (1, 2):
+            summary = load_3cx(delta_stores, [batch_file(tmp_path, n)])
+            assert [r.status for r in summary.results] == ["loaded"], summary.results
+        assert consistency(delta_stores.calls)[1:] == (3 * BATCH, 3 * BATCH)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_reload_of_a_loaded_file_publishes_nothing(delta_stores: Stores, tmp_path: Path) -> None:
     path = batch_file(tmp_path, 0)
     assert load_3cx(delta_stores, [path]).total("calls_added") == BATCH

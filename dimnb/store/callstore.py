@@ -45,6 +45,9 @@ from dimnb.store import callschema
 
 CURRENT = "CURRENT"
 WAL_SUFFIX = ".wal"
+# Writers' files, never published under these names: a delta being written, and the base's twin.
+WRITING_PREFIX = ".writing-"
+TWIN_PREFIX = ".base-twin-"
 _GENERATION_RE = re.compile(r"^calls-(\d{6,})\.duckdb$")
 # A retired generation is removed only after this long, so a reader that has
 # just resolved the link can still open it.
@@ -207,29 +210,38 @@ class CallStore:
             number = max(self._generation_numbers(), default=0) + 1
             target = self.directory / generation_name(number)
             delta = current is not None and _size(self.directory / current) >= _delta_above_bytes()
-            base_before = self._prepare(current, target, delta=delta)
-            con = self._open_writer(target, delta=delta)
+            # A delta is written against the base's twin: readers hold DuckDB's lock on the base's inode.
+            work = self.directory / f"{WRITING_PREFIX}{generation_name(number)}" if delta else target
+            twin_before = self._prepare(current, work, delta=delta)
+            con = self._open_writer(work, delta=delta)
             try:
                 found = callschema.migrate(con)
-                before = self._files_state(target)
+                before = self._files_state(work)
                 yield con
                 # Every committed change reaches the WAL (or, in a copy, a checkpoint into the file itself).
-                changed = found < callschema.SCHEMA_VERSION or self._files_state(target) != before
+                changed = found < callschema.SCHEMA_VERSION or self._files_state(work) != before
                 if changed:
                     con.execute("DELETE FROM meta WHERE key = 'generation'")
                     con.execute("INSERT INTO meta VALUES ('generation', $g)", {"g": str(number)})
                     if not delta:
                         con.execute("CHECKPOINT")
                 con.close()
-                if delta and base_before != self._base_identity(target):
-                    raise BaseChanged(f"a delta write changed the shared base of {target}")
+                if delta and twin_before != self._base_identity(work):
+                    unlink_quietly(work)
+                    self._remove_twins(keep=None)
+                    raise BaseChanged(f"a delta write changed the base twin it was written against ({work})")
             except BaseException:
                 con.close()
-                self._discard(target)
+                self._discard(work)
                 raise
             if not changed:
-                self._discard(target)
+                self._discard(work)
                 return
+            if delta:
+                assert current is not None
+                os.link(self.directory / current, target)  # the readers' base, under the new name
+                os.replace(wal_path(work), wal_path(target))
+                unlink_quietly(work)
             self._sync(target)
             self._publish(target.name)
             if delta and self._needs_compaction(target):
@@ -238,18 +250,34 @@ class CallStore:
         finally:
             lock.release()
 
-    def _prepare(self, current: str | None, target: Path, *, delta: bool) -> tuple[int, int, int] | None:
-        """Lay down the next generation's files: a link to the base and a copy of the delta, or a full copy."""
+    def _twin(self, base: Path) -> Path:
+        """A private copy of ``base`` that writers open: byte for byte the base, so its WAL fits the base."""
+        twin = self.directory / f"{TWIN_PREFIX}{base.stat().st_ino}.duckdb"
+        if not twin.exists():
+            self._remove_twins(keep=None)
+            partial = self.directory / f"{WRITING_PREFIX}twin.tmp"
+            shutil.copyfile(base, partial)
+            fsync_path(partial)
+            os.replace(partial, twin)
+        return twin
+
+    def _remove_twins(self, *, keep: Path | None) -> None:
+        for entry in os.listdir(self.directory):
+            if entry.startswith(TWIN_PREFIX) and (keep is None or entry != keep.name):
+                unlink_quietly(self.directory / entry)
+
+    def _prepare(self, current: str | None, work: Path, *, delta: bool) -> tuple[int, int, int] | None:
+        """Lay down the files to write: a link to the base's twin and a copy of the delta, or a full copy."""
         if current is None:
             return None
         source = self.directory / current
         if delta:
-            os.link(source, target)
+            os.link(self._twin(source), work)
         else:
-            shutil.copyfile(source, target)
+            shutil.copyfile(source, work)
         if wal_path(source).exists():
-            shutil.copyfile(wal_path(source), wal_path(target))
-        return self._base_identity(target) if delta else None
+            shutil.copyfile(wal_path(source), wal_path(work))
+        return self._base_identity(work) if delta else None
 
     @staticmethod
     def _files_state(target: Path) -> tuple[tuple[int, int] | None, ...]:
@@ -316,6 +344,7 @@ class CallStore:
             self._discard(target)
             raise
         self._publish(target.name)
+        self._twin(target)  # the next append's, made now rather than in its time
 
     def compact(self, *, timeout: float = 600.0) -> bool:
         """Fold the current delta into a new base now; returns whether there was a delta to fold."""
@@ -367,6 +396,9 @@ class CallStore:
             if number > current:
                 self._discard(self.directory / generation_name(number))
         for entry in os.listdir(self.directory):
+            if entry.startswith(WRITING_PREFIX):
+                unlink_quietly(self.directory / entry)  # a writer's files, left by one that died
+                continue
             main = entry.removesuffix(WAL_SUFFIX)
             if main != entry and generation_number(main) is not None and not (self.directory / main).exists():
                 unlink_quietly(self.directory / entry)  # a delta whose generation is gone
