@@ -45,7 +45,7 @@ import duckdb  # noqa: E402
 
 from dimnb.store import callstore  # noqa: E402
 from dimnb.store.callstore import wal_path  # noqa: E402
-from dimnb.datadir import resolve_data_dir  # noqa: E402
+from dimnb.store.callstore import CallStore  # noqa: E402
 from dimnb.store.stores import Stores  # noqa: E402
 
 TARGET_CACHED_S = 1.0
@@ -67,7 +67,7 @@ def clone_store(data_dir: Path, scratch: Path) -> Path:
         shutil.copyfile(wal_path(source), wal_path(scratch / "calls" / name))
     os.symlink(name, scratch / "calls" / "CURRENT")
     # the writers' private twin of the base, as a store that has been appended to before has it
-    Stores(resolve_data_dir(str(scratch))).calls._twin(scratch / "calls" / name)
+    CallStore(scratch / "calls")._twin(scratch / "calls" / name)
     with sqlite3.connect(data_dir / "state.sqlite") as src, sqlite3.connect(scratch / "state.sqlite") as dst:
         src.backup(dst)
     return scratch
