@@ -241,42 +241,101 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         """,
         {"system": system, "load_id": load_id},
     )
+    _remember_added_calls(con)
     return stats
+
+
+ADDED_CALLS = "_write_added_calls"  # temp table: the calls this writer connection added, for merge_recordings
+
+
+def _remember_added_calls(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {ADDED_CALLS} (call_id BIGINT)")
+    con.execute(f"INSERT INTO {ADDED_CALLS} SELECT call_id FROM stg_calls")
+
+
+def _added_range(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $t", {"t": ADDED_CALLS}
+    ).fetchone()[0]
+    return _call_id_range(con, ADDED_CALLS) if exists else {"lo": 0, "hi": -1}
 
 
 def _stage_recording_targets(con: duckdb.DuckDBPyConnection, system: str) -> None:
     """The stored calls and segments the staged recordings name, found by their keys alone.
 
     A recording names its call by key or its segment by the system's segment
-    id; joining segments with calls across the store would cost what the store
-    holds on every append. Filtering by the staged keys first keeps the joins
-    as small as the batch (the scans are of single columns, and skip by zone map).
+    id. Most name a call this write added (in this unit, or in an earlier one
+    of the same load: a 3CX v20 export's recordings file follows its CDR
+    file): those are looked up only within the added calls' id range, which
+    zone maps read alone. Only what is left is looked up across the store, by
+    the staged keys (one column each), so an append neither joins nor scans
+    the store for recordings that came with their calls.
     """
+    added = _added_range(con)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE stg_rec_calls AS
-        SELECT call_id, source_id AS key, start_time FROM calls
-        WHERE system = $system AND source_id IN (SELECT key FROM stg_recordings WHERE key IS NOT NULL)
+        SELECT call_id, source_id AS key FROM calls
+        WHERE call_id BETWEEN $lo AND $hi AND system = $system
+          AND source_id IN (SELECT key FROM stg_recordings WHERE key IS NOT NULL)
         """,
-        {"system": system},
+        {"system": system, **added},
     )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE stg_rec_segments AS
-        SELECT s.call_id, s.seq, s.source_id FROM segments s
-        WHERE s.source_id IN (SELECT segment_source_id FROM stg_recordings WHERE segment_source_id IS NOT NULL)
+        CREATE OR REPLACE TEMP TABLE _rec_keys_left AS
+        SELECT DISTINCT key FROM stg_recordings
+        WHERE key IS NOT NULL AND key NOT IN (SELECT key FROM stg_rec_calls)
         """
     )
-    if con.execute("SELECT count(*) FROM stg_rec_segments").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM _rec_keys_left").fetchone()[0]:
         con.execute(
             """
-            DELETE FROM stg_rec_segments WHERE call_id NOT IN (
+            INSERT INTO stg_rec_calls
+            SELECT call_id, source_id FROM calls
+            WHERE system = $system AND NOT (call_id BETWEEN $lo AND $hi)
+              AND source_id IN (SELECT key FROM _rec_keys_left)
+            """,
+            {"system": system, **added},
+        )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_rec_segments AS
+        SELECT call_id, seq, source_id FROM segments
+        WHERE call_id BETWEEN $lo AND $hi
+          AND source_id IN (SELECT segment_source_id FROM stg_recordings WHERE segment_source_id IS NOT NULL)
+        """,
+        added,
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _rec_segments_left AS
+        SELECT DISTINCT segment_source_id AS source_id FROM stg_recordings
+        WHERE segment_source_id IS NOT NULL AND segment_source_id NOT IN (SELECT source_id FROM stg_rec_segments)
+        """
+    )
+    if con.execute("SELECT count(*) FROM _rec_segments_left").fetchone()[0]:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _rec_segments_found AS
+            SELECT s.call_id, s.seq, s.source_id FROM segments s
+            WHERE NOT (s.call_id BETWEEN $lo AND $hi) AND s.source_id IN (SELECT source_id FROM _rec_segments_left)
+            """,
+            added,
+        )
+        con.execute(
+            """
+            INSERT INTO stg_rec_segments
+            SELECT * FROM _rec_segments_found WHERE call_id IN (
                 SELECT call_id FROM calls
-                WHERE system = $system AND call_id IN (SELECT call_id FROM stg_rec_segments)
+                WHERE system = $system AND call_id IN (SELECT call_id FROM _rec_segments_found)
             )
             """,
             {"system": system},
         )
+        con.execute("DROP TABLE _rec_segments_found")
+    con.execute("DROP TABLE _rec_keys_left")
+    con.execute("DROP TABLE _rec_segments_left")
 
 
 def _call_id_range(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
