@@ -170,6 +170,9 @@ def main() -> None:
     print(f"store: {stored:,} calls, base {base / 2**20:.0f} MiB: appends publish by {mode}")
     folders = make_batches(work, 2 * args.rounds, args.batch, end.date())
 
+    import pandas  # noqa: F401  the loader's lazy imports: a running loader (dimnb listen) has them already
+    import dimnb.ingest.threecx_recordings  # noqa: F401
+
     results: dict[str, list[float]] = {"cached": [], "cold": []}
     for i, folder in enumerate(folders):
         kind = "cached" if i % 2 == 0 else "cold"
@@ -190,11 +193,14 @@ def main() -> None:
     cached, cold = statistics.median(results["cached"]), statistics.median(results["cold"])
     b_cached, b_cold = statistics.median(bare_cached), statistics.median(bare_cold)
     disk = sum(p.stat().st_size for p in store_files(scratch) if p.name.endswith(".wal"))
+    twins = sum((scratch / "calls" / n).stat().st_size for n in os.listdir(scratch / "calls")
+                if n.startswith(callstore.TWIN_PREFIX))
     print(f"store: {stored:,} calls; batch: {args.batch:,} calls; {args.rounds} appends each; medians")
     print(f"{'':8} {'dimnb':>8} {'bare':>8} {'ratio':>6}")
     print(f"{'cached':8} {cached:7.2f}s {b_cached:7.2f}s {cached / b_cached:5.1f}x")
     print(f"{'cold':8} {cold:7.2f}s {b_cold:7.2f}s {cold / b_cold:5.1f}x")
-    print(f"deltas on disk after {len(folders)} appends: {disk / 2**20:.1f} MiB (no full copy)")
+    print(f"on disk after {len(folders)} appends: deltas of the kept generations {disk / 2**20:.1f} MiB, "
+          f"the writers' twin of the base {twins / 2**20:.0f} MiB (one per base, not per append)")
     if not reload_ok:
         raise SystemExit("a re-load published a generation")
     print(f"cold: {cold:.2f} s (target <= {TARGET_COLD_S:.0f} s)")
