@@ -4,7 +4,7 @@
 #   contrib/dimnb-backup.sh /var/lib/dimnb /var/backups/dimnb
 #
 # makes /var/backups/dimnb/<UTC time>/ holding a consistent copy, in this order:
-#   1. the call-store generation CURRENT names (generations are immutable: a plain file copy), and CURRENT;
+#   1. the call-store generation CURRENT names, its base and delta (.wal) (immutable: plain file copies), and CURRENT;
 #   2. the archived recordings (files are only ever added; every recording that generation marks
 #      available was verified into archive/ before the generation was published);
 #   3. the state store last, through SQLite's online backup API (never a file copy of a live WAL database),
@@ -30,6 +30,9 @@ mkdir -p "$dest/calls"
 
 generation=$(readlink "$data/calls/CURRENT")
 cp -p "$data/calls/$generation" "$dest/calls/$generation"
+if [ -f "$data/calls/$generation.wal" ]; then  # its delta: the base alone is an older state
+    cp -p "$data/calls/$generation.wal" "$dest/calls/$generation.wal"
+fi
 ln -s "$generation" "$dest/calls/CURRENT"
 
 if [ -d "$data/archive" ]; then

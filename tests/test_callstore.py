@@ -15,8 +15,13 @@ import pytest
 from conftest import legacy_row, write_legacy
 from dimnb.ingest.loader import load_3cx
 from dimnb.store import callschema
-from dimnb.store.callstore import CallStore, generation_name
+from dimnb.store.callstore import CallStore, generation_name, wal_path
 from dimnb.store.stores import Stores
+
+
+def write_row(store: CallStore, n: int) -> None:
+    with store.write() as con:
+        con.execute("INSERT INTO quarantine VALUES ($n, 'f', 1, 'r', 'x')", {"n": n})
 
 
 def test_first_generation_has_the_schema(stores: Stores) -> None:
@@ -47,33 +52,55 @@ def test_a_failed_write_publishes_nothing_and_leaves_no_file(stores: Stores) -> 
 def test_a_generation_left_by_a_dead_writer_is_removed(stores: Stores) -> None:
     orphan = stores.calls.directory / generation_name(7)
     orphan.write_bytes(b"half written")
-    with stores.calls.write():
-        pass
+    wal_path(orphan).write_bytes(b"half written")
+    with stores.calls.write() as con:
+        con.execute("INSERT INTO quarantine VALUES (1, 'f', 1, 'r', 'x')")
+    assert not wal_path(orphan).exists()
     assert not orphan.exists()
     assert stores.calls.current_generation() == 2
 
 
-def test_retired_generations_are_removed_after_the_grace_period(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delta", [False, True], ids=["copies", "deltas"])
+def test_retired_generations_are_removed_after_the_grace_period(tmp_path: Path, delta: bool,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMNB_DELTA_ABOVE_BYTES", "0" if delta else str(1 << 40))
     store = CallStore(tmp_path / "calls", grace_seconds=0)
     store.initialize()
-    for _ in range(4):
-        with store.write():
-            pass
-    names = sorted(n for n in os.listdir(store.directory) if n.endswith(".duckdb"))
-    assert names == [generation_name(4), generation_name(5)]
+    for n in range(4):
+        write_row(store, n)
+    names = sorted(n for n in os.listdir(store.directory) if n.startswith("calls-"))
+    last_two = [generation_name(4), generation_name(5)]
+    assert names == sorted(last_two + ([wal_path(Path(n)).name for n in last_two] if delta else []))
+    assert store.query("SELECT count(*) FROM quarantine") == [(4,)]
 
 
-def test_an_old_generation_stays_readable_by_a_reader_that_holds_it(tmp_path: Path) -> None:
+def test_a_retired_generation_is_kept_for_the_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMNB_DELTA_ABOVE_BYTES", "0")
+    store = CallStore(tmp_path / "calls", grace_seconds=3600)
+    store.initialize()
+    for n in range(4):
+        write_row(store, n)
+    # a hard link to the base and a delta each: nothing is removed yet, and nothing is copied whole
+    assert sorted(n for n in os.listdir(store.directory) if n.startswith("calls-") and n.endswith(".duckdb")) == [
+        generation_name(g) for g in range(1, 6)]
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["copies", "deltas"])
+def test_an_old_generation_stays_readable_by_a_reader_that_holds_it(tmp_path: Path, delta: bool,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMNB_DELTA_ABOVE_BYTES", "0" if delta else str(1 << 40))
     store = CallStore(tmp_path / "calls", grace_seconds=0)
     store.initialize()
+    write_row(store, 0)
     reader = CallStore(store.directory)
-    con = reader.connection()  # holds generation 1 open
-    for _ in range(3):
-        with store.write():
-            pass
-    # generation 1's file is unlinked, but the open connection still reads it
-    assert con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() == ("1",)
-    assert reader.query("SELECT value FROM meta WHERE key = 'generation'") == [("4",)]
+    con = reader.connection()  # holds generation 2 open
+    for n in range(1, 4):
+        write_row(store, n)
+    # generation 2's files are unlinked, but the open connection still reads its snapshot
+    assert con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() == ("2",)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (1,)
+    assert reader.query("SELECT value FROM meta WHERE key = 'generation'") == [("5",)]
+    assert reader.query("SELECT count(*) FROM quarantine") == [(4,)]
 
 
 def test_schema_newer_than_the_code_is_refused(stores: Stores) -> None:
@@ -109,7 +136,10 @@ print(json.dumps({"seen": sorted(seen), "queries": queries, "errors": errors[:5]
 
 
 @pytest.mark.slow
-def test_a_reader_process_never_fails_while_a_writer_publishes_20_loads(stores: Stores, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delta", [False, True], ids=["copies", "deltas"])
+def test_a_reader_process_never_fails_while_a_writer_publishes_20_loads(stores: Stores, tmp_path: Path, delta: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIMNB_DELTA_ABOVE_BYTES", "0" if delta else str(1 << 40))
     flag = tmp_path / "flag"
     flag.write_text("")
     reader = subprocess.Popen(

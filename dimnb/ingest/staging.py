@@ -241,14 +241,126 @@ def merge_calls(con: duckdb.DuckDBPyConnection, system: str, load_id: int) -> Me
         """,
         {"system": system, "load_id": load_id},
     )
+    _remember_added_calls(con)
     return stats
+
+
+ADDED_CALLS = "_write_added_calls"  # temp table: the calls this writer connection added, for merge_recordings
+
+
+def _remember_added_calls(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {ADDED_CALLS} (call_id BIGINT)")
+    con.execute(f"INSERT INTO {ADDED_CALLS} SELECT call_id FROM stg_calls")
+
+
+def _added_range(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $t", {"t": ADDED_CALLS}
+    ).fetchone()[0]
+    return _call_id_range(con, ADDED_CALLS) if exists else {"lo": 0, "hi": -1}
+
+
+def _stage_recording_targets(con: duckdb.DuckDBPyConnection, system: str) -> None:
+    """The stored calls and segments the staged recordings name, found by their keys alone.
+
+    A recording names its call by key or its segment by the system's segment
+    id. Most name a call this write added (in this unit, or in an earlier one
+    of the same load: a 3CX v20 export's recordings file follows its CDR
+    file): those are looked up only within the added calls' id range, which
+    zone maps read alone. Only what is left is looked up across the store, by
+    the staged keys (one column each), so an append neither joins nor scans
+    the store for recordings that came with their calls.
+    """
+    added = _added_range(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_rec_calls AS
+        SELECT call_id, source_id AS key FROM calls
+        WHERE call_id BETWEEN $lo AND $hi AND system = $system
+          AND source_id IN (SELECT key FROM stg_recordings WHERE key IS NOT NULL)
+        """,
+        {"system": system, **added},
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _rec_keys_left AS
+        SELECT DISTINCT key FROM stg_recordings
+        WHERE key IS NOT NULL AND key NOT IN (SELECT key FROM stg_rec_calls)
+        """
+    )
+    if con.execute("SELECT count(*) FROM _rec_keys_left").fetchone()[0]:
+        con.execute(
+            """
+            INSERT INTO stg_rec_calls
+            SELECT call_id, source_id FROM calls
+            WHERE system = $system AND NOT (call_id BETWEEN $lo AND $hi)
+              AND source_id IN (SELECT key FROM _rec_keys_left)
+            """,
+            {"system": system, **added},
+        )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_rec_segments AS
+        SELECT call_id, seq, source_id FROM segments
+        WHERE call_id BETWEEN $lo AND $hi
+          AND source_id IN (SELECT segment_source_id FROM stg_recordings WHERE segment_source_id IS NOT NULL)
+        """,
+        added,
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _rec_segments_left AS
+        SELECT DISTINCT segment_source_id AS source_id FROM stg_recordings
+        WHERE segment_source_id IS NOT NULL AND segment_source_id NOT IN (SELECT source_id FROM stg_rec_segments)
+        """
+    )
+    if con.execute("SELECT count(*) FROM _rec_segments_left").fetchone()[0]:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _rec_segments_found AS
+            SELECT s.call_id, s.seq, s.source_id FROM segments s
+            WHERE NOT (s.call_id BETWEEN $lo AND $hi) AND s.source_id IN (SELECT source_id FROM _rec_segments_left)
+            """,
+            added,
+        )
+        con.execute(
+            """
+            INSERT INTO stg_rec_segments
+            SELECT * FROM _rec_segments_found WHERE call_id IN (
+                SELECT call_id FROM calls
+                WHERE system = $system AND call_id IN (SELECT call_id FROM _rec_segments_found)
+            )
+            """,
+            {"system": system},
+        )
+        con.execute("DROP TABLE _rec_segments_found")
+    con.execute("DROP TABLE _rec_keys_left")
+    con.execute("DROP TABLE _rec_segments_left")
+
+
+def _call_id_range(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
+    """The smallest and largest call id in ``table``: a range filter that lets scans skip by zone map."""
+    lo, hi = con.execute(f"SELECT coalesce(min(call_id), 0), coalesce(max(call_id), -1) FROM {table}").fetchone()
+    return {"lo": int(lo), "hi": int(hi)}
 
 
 def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, int]:
     """Link staged recordings to their calls (new or loaded earlier). Returns (linked, unmatched).
 
     Unmatched recordings (their call or segment is not in the store) go to quarantine.
+    Every store table is read only where the batch's calls are (their ids, by zone map).
     """
+    if not con.execute("SELECT count(*) FROM stg_recordings").fetchone()[0]:
+        con.execute(  # what the loader's per-file counts read: no recording linked
+            """
+            CREATE OR REPLACE TEMP TABLE stg_rec_new AS
+            SELECT *, NULL::BIGINT AS call_id, NULL::INTEGER AS seq, NULL::BIGINT AS conference_id,
+                   NULL::BIGINT AS recording_id
+            FROM stg_recordings LIMIT 0
+            """
+        )
+        return 0, 0
+    _stage_recording_targets(con, system)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE stg_rec_resolved AS
@@ -256,22 +368,22 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                coalesce(r.segment_seq, sg.seq) AS seq,
                cf.conference_id
         FROM stg_recordings r
-        LEFT JOIN calls c ON r.key IS NOT NULL AND c.system = $system AND c.source_id = r.key
-        LEFT JOIN (SELECT s.call_id, s.seq, s.source_id FROM segments s JOIN calls c2 USING (call_id)
-                   WHERE c2.system = $system AND s.source_id IS NOT NULL) sg
-               ON r.segment_source_id IS NOT NULL AND sg.source_id = r.segment_source_id
+        LEFT JOIN stg_rec_calls c ON r.key IS NOT NULL AND c.key = r.key
+        LEFT JOIN stg_rec_segments sg ON r.segment_source_id IS NOT NULL AND sg.source_id = r.segment_source_id
         LEFT JOIN (SELECT DISTINCT conf_key, conference_id FROM stg_conf_ids) cf ON cf.conf_key = r.conf_key
-        """,
-        {"system": system},
+        """
     )
+    ids = _call_id_range(con, "stg_rec_resolved")
     # A conference recording found through one leg's segment belongs to that call's conference.
     con.execute(
         """
         UPDATE stg_rec_resolved r SET conference_id = cf.conference_id, seq = NULL
-        FROM conferences cf
+        FROM (SELECT * FROM conferences WHERE call_id BETWEEN $lo AND $hi) cf
         WHERE r.conference_id IS NULL AND r.call_id = cf.call_id AND r.seq IS NOT NULL
-          AND EXISTS (SELECT 1 FROM segments s WHERE s.call_id = r.call_id AND s.seq = r.seq AND s.kind = 'conference')
-        """
+          AND EXISTS (SELECT 1 FROM segments s WHERE s.call_id BETWEEN $lo AND $hi
+                      AND s.call_id = r.call_id AND s.seq = r.seq AND s.kind = 'conference')
+        """,
+        ids,
     )
     unmatched = int(con.execute("SELECT count(*) FROM stg_rec_resolved WHERE call_id IS NULL").fetchone()[0])
     con.execute(
@@ -290,8 +402,10 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                       + row_number() OVER (ORDER BY r.call_id, r.seq NULLS FIRST, r.source_path) AS recording_id
         FROM (SELECT * FROM stg_rec_resolved WHERE call_id IS NOT NULL
               QUALIFY row_number() OVER (PARTITION BY call_id, source_path ORDER BY source_line) = 1) r
-        WHERE NOT EXISTS (SELECT 1 FROM recordings x WHERE x.call_id = r.call_id AND x.source_path = r.source_path)
-        """
+        WHERE NOT EXISTS (SELECT 1 FROM recordings x WHERE x.call_id BETWEEN $lo AND $hi
+                          AND x.call_id = r.call_id AND x.source_path = r.source_path)
+        """,
+        ids,
     )
     linked = int(con.execute("SELECT count(*) FROM stg_rec_new").fetchone()[0])
     if linked:
@@ -308,33 +422,45 @@ def merge_recordings(con: duckdb.DuckDBPyConnection, system: str) -> tuple[int, 
                                      CASE WHEN r.segment_source_id IS NOT NULL THEN coalesce(s.answer_time, s.start_time) END,
                                      r.start_time) AS rec_start
                 FROM stg_rec_new r
-                LEFT JOIN conferences cf ON cf.conference_id = r.conference_id
-                LEFT JOIN segments s ON s.call_id = r.call_id AND s.seq = r.seq
-            ) r JOIN calls c USING (call_id)
+                LEFT JOIN (SELECT * FROM conferences WHERE call_id BETWEEN $lo AND $hi) cf
+                       ON cf.conference_id = r.conference_id
+                LEFT JOIN (SELECT * FROM segments WHERE call_id BETWEEN $lo AND $hi) s
+                       ON s.call_id = r.call_id AND s.seq = r.seq
+            ) r JOIN (SELECT call_id, start_time FROM calls WHERE call_id BETWEEN $lo AND $hi) c USING (call_id)
             ORDER BY r.recording_id
             """,
-            {"system": system},
+            {"system": system, **ids},
         )
         refresh_recording_counts(con, "SELECT DISTINCT call_id FROM stg_rec_new")
     return linked, unmatched
 
 
 def refresh_recording_counts(con: duckdb.DuckDBPyConnection, call_ids_sql: str) -> None:
-    """Recompute the per-call recording counters for the calls the subquery names."""
+    """Recompute the per-call recording counters for the calls the subquery names.
+
+    The ids are collected first, so that calls and recordings are read only
+    within their range (zone maps), not across the store.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _refresh_ids AS SELECT DISTINCT call_id FROM ({call_ids_sql}) ids")
+    ids = _call_id_range(con, "_refresh_ids")
     con.execute(
-        f"""
+        """
         UPDATE calls SET recordings_total = x.total, recordings_available = x.available, recordings_pending = x.pending
         FROM (
             SELECT ids.call_id,
                    count(r.recording_id)::INTEGER AS total,
                    count(r.recording_id) FILTER (WHERE r.state = 'available')::INTEGER AS available,
                    count(r.recording_id) FILTER (WHERE r.state = 'pending_archive')::INTEGER AS pending
-            FROM ({call_ids_sql}) ids LEFT JOIN recordings r USING (call_id)
+            FROM _refresh_ids ids
+            LEFT JOIN (SELECT call_id, recording_id, state FROM recordings WHERE call_id BETWEEN $lo AND $hi) r
+                   USING (call_id)
             GROUP BY ids.call_id
         ) x
-        WHERE calls.call_id = x.call_id
-        """
+        WHERE calls.call_id = x.call_id AND calls.call_id BETWEEN $lo AND $hi
+        """,
+        ids,
     )
+    con.execute("DROP TABLE _refresh_ids")
 
 
 def store_quarantine(con: duckdb.DuckDBPyConnection, load_id: int) -> dict[str, int]:

@@ -41,13 +41,21 @@ def snapshot_directory(con: duckdb.DuckDBPyConnection, state: StateStore) -> Non
         ).fetchall(),
     }
     for table, rows in copies.items():
-        con.execute(f"DELETE FROM {table}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _dir_copy AS SELECT * FROM {table} LIMIT 0")
         if rows:  # one statement with list parameters: executemany would run one INSERT per row
             columns = list(zip(*rows))
             con.execute(
-                f"INSERT INTO {table} SELECT unnest($a), unnest($b), unnest($c)::TIMESTAMPTZ, unnest($d)::TIMESTAMPTZ",
+                "INSERT INTO _dir_copy SELECT unnest($a), unnest($b), unnest($c)::TIMESTAMPTZ, unnest($d)::TIMESTAMPTZ",
                 {"a": list(columns[0]), "b": list(columns[1]), "c": list(columns[2]), "d": list(columns[3])},
             )
+        differs = con.execute(
+            f"SELECT (SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM _dir_copy))"
+            f" + (SELECT count(*) FROM (FROM _dir_copy EXCEPT ALL FROM {table}))"
+        ).fetchone()[0]
+        if differs:  # only then: rewriting an unchanged copy would make an append publish for nothing
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} FROM _dir_copy")
+        con.execute("DROP TABLE _dir_copy")
 
 
 _PARTIES_OF = """

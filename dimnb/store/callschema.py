@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR, value VARCHAR);
@@ -179,7 +179,14 @@ ALTER TABLE segments ADD COLUMN derived_end_time TIMESTAMPTZ;
 ALTER TABLE segments ADD COLUMN derived_quality VARCHAR;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# v6: a generation is a base file shared by hard links plus its own delta (DuckDB's WAL beside it; see
+# dimnb.store.callstore). The tables are unchanged, and a v5 generation is a v6 base without a delta; the bump
+# keeps an older dimnb from writing: it would copy the base alone and drop the delta.
+_V6 = """
+INSERT INTO meta VALUES ('generation_layout', 'base+delta');
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

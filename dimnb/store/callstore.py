@@ -1,15 +1,27 @@
-"""The call store: a DuckDB file published in immutable generations.
+"""The call store: DuckDB files published in immutable generations, each a shared base plus its own delta.
 
 A DuckDB file opened for writing cannot be opened by any other process, not
 even read-only, and Voilà runs one kernel process per viewer. So nothing ever
-writes the file readers use. A writer copies the current generation to a new
-file (``calls-000042.duckdb``), changes it, checkpoints, closes, and publishes
-it by atomically replacing the ``CURRENT`` symlink. Readers resolve the link on
-every query (one ``readlink``) and reopen read-only when it moved.
+writes a file readers use. A generation is ``calls-000042.duckdb`` (a hard
+link to a *base*: a checkpointed DuckDB file shared by many generations) plus
+``calls-000042.duckdb.wal`` (its *delta*: DuckDB's own write-ahead log of
+every change since that base). DuckDB replays the WAL when it opens the file,
+read-only too, so a reader sees base + delta as one database.
+
+A writer links the current base under the next name, copies the current
+delta beside it, opens it with checkpoints and optimistic writes off (so
+DuckDB appends to the WAL only and never writes the shared base), runs its
+changes and closes. The cost is the delta's size, not the store's. It
+publishes by atomically replacing the ``CURRENT`` symlink; readers resolve
+the link on every query (one ``readlink``) and reopen read-only when it moved.
+When the delta has grown past a share of the base, the next publish is
+followed by a *compaction*: a full copy checkpointed into a new base.
+A small store (below ``DIMNB_DELTA_ABOVE_BYTES``) is always copied whole and
+checkpointed: copying it costs less than replaying a delta.
 
 Each generation has its own file name because DuckDB's Python client caches
 database instances by path: reconnecting to a replaced file at the same path
-would return the old instance.
+would return the old instance. See docs/architecture.md for the measurements.
 """
 
 from __future__ import annotations
@@ -32,12 +44,28 @@ from dimnb.fsutil import fsync_path, unlink_quietly
 from dimnb.store import callschema
 
 CURRENT = "CURRENT"
+WAL_SUFFIX = ".wal"
+# Writers' files, never published under these names: a delta being written, and the base's twin.
+WRITING_PREFIX = ".writing-"
+TWIN_PREFIX = ".base-twin-"
 _GENERATION_RE = re.compile(r"^calls-(\d{6,})\.duckdb$")
 # A retired generation is removed only after this long, so a reader that has
 # just resolved the link can still open it.
 DEFAULT_GRACE_SECONDS = 600.0
 # A load of a million CDRs must stay within 1 GiB: DuckDB spills what does not fit (measured by bench/ingest.py).
 WRITER_MEMORY_LIMIT = os.environ.get("DIMNB_WRITER_MEMORY", "600MB")
+# Below this base size a writer copies the whole file and checkpoints (cheaper than a delta); above, it
+# writes a delta. A delta grown past COMPACT_SHARE of its base (and COMPACT_MIN_BYTES) is compacted.
+DELTA_ABOVE_BYTES = 64 << 20
+COMPACT_MIN_BYTES = 32 << 20
+COMPACT_SHARE = 0.02
+# What keeps a delta writer off the shared base: no checkpoint (by size, by commit size, on close) and no
+# optimistic writes (large appends written into the database file before commit).
+_DELTA_CONFIG: dict[str, Any] = {
+    "checkpoint_threshold": "1TB",
+    "auto_checkpoint_skip_wal_threshold": 1 << 62,
+    "enable_optimistic_write": False,
+}
 
 
 def generation_name(number: int) -> str:
@@ -49,9 +77,27 @@ def generation_number(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def wal_path(path: Path) -> Path:
+    return Path(str(path) + WAL_SUFFIX)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _delta_above_bytes() -> int:
+    return int(os.environ.get("DIMNB_DELTA_ABOVE_BYTES", DELTA_ABOVE_BYTES))
+
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
+
+
+class BaseChanged(RuntimeError):
+    """A delta writer changed the base that older generations share (a DuckDB behaviour we rule out)."""
 
 
 class CallStore:
@@ -111,12 +157,23 @@ class CallStore:
                     # Cleaned up between readlink and open: the link has moved on.
                     time.sleep(0.005 * (attempt + 1))
                     continue
+                if not self._is_whole(con, name):
+                    # Its delta was removed between opening the base and reading the delta: base only, stale.
+                    con.close()
+                    time.sleep(0.005 * (attempt + 1))
+                    continue
                 _configure(con)
                 old, self._reader, self._reader_name = self._reader, con, name
                 if old is not None:
                     old.close()
                 return con
         raise RuntimeError(f"could not open the current call-store generation in {self.directory}")
+
+    @staticmethod
+    def _is_whole(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+        """Every published generation records its own number last: a base without its delta lacks it."""
+        row = con.execute("SELECT max(value) FROM meta WHERE key = 'generation'").fetchone()
+        return row is not None and row[0] is not None and int(row[0]) == generation_number(name)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the current generation, safe to use from the calling thread only."""
@@ -136,10 +193,12 @@ class CallStore:
     # ------------------------------------------------------------------ writing
     @contextmanager
     def write(self, *, timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Copy the current generation, yield a writable connection to the copy, publish on success.
+        """Yield a writable connection to the next generation; publish it on success if anything changed.
 
         If the block raises (or the process dies) nothing is published and the
-        copy is removed; readers never see a partial change.
+        new files are removed; readers never see a partial change. A block that
+        changes nothing (say, a re-load of files already loaded) publishes no
+        generation.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         node_guard = self.writer_guard(timeout=timeout)
@@ -155,29 +214,162 @@ class CallStore:
             current = self.current_name()
             number = max(self._generation_numbers(), default=0) + 1
             target = self.directory / generation_name(number)
-            if current is not None:
-                shutil.copyfile(self.directory / current, target)
-            con = duckdb.connect(str(target), config={"memory_limit": WRITER_MEMORY_LIMIT,
-                                                      "temp_directory": str(self.directory / ".spill")})
+            delta = current is not None and _size(self.directory / current) >= _delta_above_bytes()
+            # A delta is written against the base's twin: readers hold DuckDB's lock on the base's inode.
+            work = self.directory / f"{WRITING_PREFIX}{generation_name(number)}" if delta else target
+            twin_before = self._prepare(current, work, delta=delta)
+            con = self._open_writer(work, delta=delta)
             try:
-                _configure(con)
-                callschema.migrate(con)
-                con.execute("DELETE FROM meta WHERE key = 'generation'")
-                con.execute("INSERT INTO meta VALUES ('generation', $g)", {"g": str(number)})
+                found = callschema.migrate(con)
+                before = self._files_state(work)
                 yield con
-                con.execute("CHECKPOINT")
+                # Every committed change reaches the WAL (or, in a copy, a checkpoint into the file itself).
+                changed = found < callschema.SCHEMA_VERSION or self._files_state(work) != before
+                if changed:
+                    con.execute("DELETE FROM meta WHERE key = 'generation'")
+                    con.execute("INSERT INTO meta VALUES ('generation', $g)", {"g": str(number)})
+                    if not delta:
+                        con.execute("CHECKPOINT")
+                con.close()
+                if delta and twin_before != self._base_identity(work):
+                    unlink_quietly(work)
+                    self._remove_twins(keep=None)
+                    raise BaseChanged(f"a delta write changed the base twin it was written against ({work})")
             except BaseException:
                 con.close()
-                unlink_quietly(target)
-                unlink_quietly(Path(str(target) + ".wal"))
+                self._discard(work)
                 raise
-            con.close()
-            fsync_path(target)
+            if not changed:
+                self._discard(work)
+                return
+            if delta:
+                assert current is not None
+                os.link(self.directory / current, target)  # the readers' base, under the new name
+                os.replace(wal_path(work), wal_path(target))
+                unlink_quietly(work)
+            self._sync(target)
             self._publish(target.name)
+            if delta and self._needs_compaction(target):
+                self._compact(target)
             self.cleanup()
         finally:
             lock.release()
             node_guard.__exit__(None, None, None)
+
+    def _twin(self, base: Path) -> Path:
+        """A private copy of ``base`` that writers open: byte for byte the base, so its WAL fits the base."""
+        twin = self.directory / f"{TWIN_PREFIX}{base.stat().st_ino}.duckdb"
+        if not twin.exists():
+            self._remove_twins(keep=None)
+            partial = self.directory / f"{WRITING_PREFIX}twin.tmp"
+            shutil.copyfile(base, partial)
+            fsync_path(partial)
+            os.replace(partial, twin)
+        return twin
+
+    def _remove_twins(self, *, keep: Path | None) -> None:
+        for entry in os.listdir(self.directory):
+            if entry.startswith(TWIN_PREFIX) and (keep is None or entry != keep.name):
+                unlink_quietly(self.directory / entry)
+
+    def _prepare(self, current: str | None, work: Path, *, delta: bool) -> tuple[int, int, int] | None:
+        """Lay down the files to write: a link to the base's twin and a copy of the delta, or a full copy."""
+        if current is None:
+            return None
+        source = self.directory / current
+        if delta:
+            os.link(self._twin(source), work)
+        else:
+            shutil.copyfile(source, work)
+        if wal_path(source).exists():
+            shutil.copyfile(wal_path(source), wal_path(work))
+        return self._base_identity(work) if delta else None
+
+    @staticmethod
+    def _files_state(target: Path) -> tuple[tuple[int, int] | None, ...]:
+        def state(path: Path) -> tuple[int, int] | None:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return None
+            return st.st_size, st.st_mtime_ns
+
+        return state(target), state(wal_path(target))
+
+    @staticmethod
+    def _base_identity(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    @staticmethod
+    def _open_writer(target: Path, *, delta: bool) -> duckdb.DuckDBPyConnection:
+        config: dict[str, Any] = {"memory_limit": WRITER_MEMORY_LIMIT, "temp_directory": str(target.parent / ".spill")}
+        if delta:
+            config.update(_DELTA_CONFIG)
+        con = duckdb.connect(str(target), config=config)
+        try:
+            if delta:
+                con.execute("PRAGMA disable_checkpoint_on_shutdown")
+            _configure(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @staticmethod
+    def _discard(target: Path) -> None:
+        unlink_quietly(target)
+        unlink_quietly(wal_path(target))
+
+    def _sync(self, target: Path) -> None:
+        fsync_path(target)
+        if wal_path(target).exists():
+            fsync_path(wal_path(target))
+        fsync_path(self.directory)
+
+    def _needs_compaction(self, target: Path) -> bool:
+        wal = _size(wal_path(target))
+        return wal > max(COMPACT_MIN_BYTES, COMPACT_SHARE * _size(target))
+
+    def _compact(self, source: Path) -> None:
+        """Publish the same content as one checkpointed file: the new base (the old one goes with its last link)."""
+        target = self.directory / generation_name(generation_number(source.name) + 1)  # type: ignore[operator]
+        try:
+            shutil.copyfile(source, target)
+            shutil.copyfile(wal_path(source), wal_path(target))
+            con = self._open_writer(target, delta=False)
+            try:
+                con.execute("DELETE FROM meta WHERE key = 'generation'")
+                con.execute("INSERT INTO meta VALUES ('generation', $g)",
+                            {"g": str(generation_number(target.name))})
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            self._sync(target)
+        except BaseException:
+            self._discard(target)
+            raise
+        self._publish(target.name)
+        self._twin(target)  # the next append's, made now rather than in its time
+
+    def compact(self, *, timeout: float = 600.0) -> bool:
+        """Fold the current delta into a new base now; returns whether there was a delta to fold."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self._lock_path))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout as exc:
+            raise StoreBusy(f"another dimnb process is writing the call store in {self.directory}") from exc
+        try:
+            self._remove_unpublished()
+            current = self.current_name()
+            if current is None or not wal_path(self.directory / current).exists():
+                return False
+            self._compact(self.directory / current)
+            self.cleanup()
+            return True
+        finally:
+            lock.release()
 
     def initialize(self) -> int:
         """Create the first generation (empty schema) if none exists; returns the current generation."""
@@ -208,9 +400,27 @@ class CallStore:
         current = self.current_generation() or 0
         for number in self._generation_numbers():
             if number > current:
-                path = self.directory / generation_name(number)
-                unlink_quietly(path)
-                unlink_quietly(Path(str(path) + ".wal"))
+                self._discard(self.directory / generation_name(number))
+        for entry in os.listdir(self.directory):
+            if entry.startswith(WRITING_PREFIX):
+                unlink_quietly(self.directory / entry)  # a writer's files, left by one that died
+                continue
+            main = entry.removesuffix(WAL_SUFFIX)
+            if main != entry and generation_number(main) is not None and not (self.directory / main).exists():
+                unlink_quietly(self.directory / entry)  # a delta whose generation is gone
+
+    def _retired_at(self, number: int) -> float | None:
+        """When generation ``number`` was published (a linked base keeps its first mtime: the delta tells)."""
+        path = self.directory / generation_name(number)
+        try:
+            times = [path.stat().st_mtime]
+        except FileNotFoundError:
+            return None
+        try:
+            times.append(wal_path(path).stat().st_mtime)
+        except FileNotFoundError:
+            pass
+        return max(times)
 
     def cleanup(self, *, keep: int = 2) -> list[str]:
         """Remove retired generations: beyond the newest ``keep`` and retired for longer than the grace period."""
@@ -221,14 +431,10 @@ class CallStore:
         removed = []
         now = time.time()
         for index, number in enumerate(numbers[:-keep] if keep else numbers):
-            successor = self.directory / generation_name(numbers[index + 1])
-            try:
-                retired_at = successor.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if now - retired_at >= self.grace_seconds:
+            retired_at = self._retired_at(numbers[index + 1])
+            if retired_at is not None and now - retired_at >= self.grace_seconds:
                 path = self.directory / generation_name(number)
-                unlink_quietly(path)
+                unlink_quietly(path)  # the base first: a reader then fails to open, rather than missing the delta
+                unlink_quietly(wal_path(path))
                 removed.append(path.name)
         return removed
-
