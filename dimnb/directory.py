@@ -325,7 +325,7 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
     directory = read_directory_file(path)
     warnings = validate(directory)
     with state.transaction() as con:
-        present = {r["login"] for r in con.execute("SELECT login FROM users")}
+        present = users_repo.logins(con)
         for name, description in directory.groups.items():
             con.execute(
                 "INSERT INTO groups(name, description, active) VALUES (?, ?, 1) "
@@ -337,15 +337,9 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
         con.execute("DELETE FROM extensions")
         con.execute("DELETE FROM memberships")
         for user in directory.users.values():
-            con.execute(
-                "INSERT INTO users(login, name, email, report_scope, playback, roles, timezone, active) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(login) DO UPDATE SET name = excluded.name, "
-                "email = excluded.email, report_scope = excluded.report_scope, playback = excluded.playback, "
-                "roles = excluded.roles, timezone = excluded.timezone, active = excluded.active, "
-                "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                (user.login, user.name, user.email, user.report_scope, user.playback, ",".join(user.roles),
-                 user.timezone, int(user.active)),
-            )
+            users_repo.upsert(con, login=user.login, name=user.name, email=user.email,
+                              report_scope=user.report_scope, playback=user.playback, roles=",".join(user.roles),
+                              timezone=user.timezone, active=user.active)
             con.executemany(
                 "INSERT INTO extensions(extension, login, valid_from, valid_to) VALUES (?, ?, ?, ?)",
                 [(e.extension, user.login, e.period.start, e.period.end) for e in user.extensions],
@@ -355,8 +349,7 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
                 [(user.login, m.group, int(m.primary), m.period.start, m.period.end) for m in user.memberships],
             )
         gone = sorted(present - set(directory.users))
-        for login in gone:
-            con.execute("UPDATE users SET active = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE login = ?", (login,))
+        users_repo.deactivate(con, gone)
         summary = ImportSummary(
             users=len(directory.users),
             groups=len(directory.groups),

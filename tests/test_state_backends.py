@@ -194,3 +194,18 @@ def test_one_call_store_writer_across_nodes(postgres_cluster, tmp_path: Path,  #
         holder.wait()
     with stores.calls.write():  # the lock went with the dead writer's connection
         pass
+
+
+def test_the_users_table_is_read_and_written_in_one_module_only() -> None:
+    """users_repo is the table's one home (both back ends run what it says); spark.py reads the Parquet export.
+
+    Other tables' statements may join users for a name or a flag; none reads or changes the table itself.
+    """
+    import re
+
+    package = Path(__file__).resolve().parent.parent / "dimnb"
+    statement = re.compile(r"\b(FROM|INTO|UPDATE)\s+users\b", re.IGNORECASE)
+    allowed = {package / "store" / "users_repo.py", package / "spark.py"}
+    elsewhere = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                       if path not in allowed and statement.search(path.read_text()))
+    assert elsewhere == []

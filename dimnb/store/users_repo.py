@@ -14,6 +14,8 @@ from typing import Any
 from dimnb.store.statestore import StateStore
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+# The users as ``dimnb export parquet`` writes them: no credentials.
+EXPORT_STATEMENT = "SELECT login, name, report_scope, playback, roles, timezone, active FROM users ORDER BY login"
 
 
 def active_count(state: StateStore) -> int:
@@ -94,3 +96,29 @@ def set_grants(state: StateStore, login: str, *, playback: str | None, report_sc
         con.execute(f"UPDATE users SET playback = ?, report_scope = ?, updated_at = {_NOW} WHERE login = ?",
                     (playback or row["playback"], report_scope or row["report_scope"], login))
         return True
+
+
+# ---------------------------------------------------------------------------- the directory import (in its transaction)
+
+
+def logins(con: Any) -> set[str]:
+    """Every login in the table, active or not."""
+    return {r[0] for r in con.execute("SELECT login FROM users").fetchall()}
+
+
+def upsert(con: Any, *, login: str, name: str, email: str | None, report_scope: str, playback: str, roles: str,
+           timezone: str | None, active: bool) -> None:
+    """Create or update a user from the directory file (the password and its date are left as they are)."""
+    con.execute(
+        "INSERT INTO users(login, name, email, report_scope, playback, roles, timezone, active) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(login) DO UPDATE SET name = excluded.name, "
+        "email = excluded.email, report_scope = excluded.report_scope, playback = excluded.playback, "
+        f"roles = excluded.roles, timezone = excluded.timezone, active = excluded.active, updated_at = {_NOW}",
+        (login, name, email, report_scope, playback, roles, timezone, int(active)),
+    )
+
+
+def deactivate(con: Any, logins: Iterable[str]) -> None:
+    """Users the directory no longer lists: kept (their calls and audit events name them), inactive."""
+    for login in logins:
+        con.execute(f"UPDATE users SET active = 0, updated_at = {_NOW} WHERE login = ?", (login,))
