@@ -209,3 +209,21 @@ def test_the_users_table_is_read_and_written_in_one_module_only() -> None:
     elsewhere = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
                        if path not in allowed and statement.search(path.read_text()))
     assert elsewhere == []
+
+
+def test_an_account_locked_through_one_node_is_locked_on_every_node(state_stores: Stores) -> None:
+    """Two servers' guards on one state store (two nodes): the failures add up and the lock holds on both."""
+    from dimnb.server.lockout import LoginGuard, StoredAccounts
+
+    now = [1_800_000_000.0]
+    clock = lambda: now[0]  # noqa: E731
+    node_a = LoginGuard(clock=clock, accounts=StoredAccounts(state_stores.state, clock))
+    node_b = LoginGuard(clock=clock, accounts=StoredAccounts(state_stores.state, clock))
+    for node in (node_a, node_b, node_a, node_b):
+        node.failed("bob", "10.0.0.1")
+    assert node_a.locked_for("bob") == node_b.locked_for("bob") == 0
+    node_b.failed("bob", "10.0.0.2")  # the fifth, through the other node
+    assert node_a.locked_for("bob") == node_b.locked_for("bob") == 30 and node_a.locked_for("ann") == 0
+    now[0] += 31
+    node_a.succeeded("bob")
+    assert node_b.locked_for("bob") == 0 and StoredAccounts(state_stores.state).read("bob") is None

@@ -154,6 +154,15 @@ def test_a_sign_in_on_one_node_ends_everywhere_at_logout(nodes) -> None:  # type
     assert on_b.request(f"/dimnb/audio/{RECORDING}").status == 302
 
 
+def test_wrong_passwords_through_one_node_lock_the_account_on_the_other(nodes) -> None:  # type: ignore[no-untyped-def]
+    node_a, node_b, _ = nodes
+    for _ in range(5):
+        assert _browser(node_a).login("cora", "guess-again").status in (401, 429)
+    refused = _browser(node_b).login("cora", "guess-again")  # node B counts the same account's failures
+    assert refused.status == 429 and "Too many failed sign-ins" in refused.text
+    assert _browser(node_b).login(LISTENER, PASSWORD).status == 302  # another account is not affected
+
+
 def test_a_grant_revoked_with_the_cli_stops_audio_on_both_nodes(nodes) -> None:  # type: ignore[no-untyped-def]
     node_a, node_b, _ = nodes
     recording = RECORDING

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
@@ -32,14 +33,23 @@ from traitlets import default
 from dimnb.passwords import verify_password
 from dimnb.server import login_sessions, pages
 from dimnb.server.context import server_stores
-from dimnb.server.lockout import LoginGuard
+from dimnb.server.lockout import LoginGuard, StoredAccounts
 from dimnb.store import users_repo
 
 COOKIE_NAME = "dimnb-session"
 WRONG = "Wrong username or password."
 
 POLICY = login_sessions.SessionPolicy()
-GUARD = LoginGuard()
+_GUARD: LoginGuard | None = None
+
+
+def guard() -> LoginGuard:
+    """This server's sign-in guard: account locks in the state store (shared by every node), wall-clock times."""
+    global _GUARD
+    if _GUARD is None:
+        _GUARD = LoginGuard(clock=time.time, accounts=StoredAccounts(server_stores().state))
+    return _GUARD
+
 # scrypt takes ~50 ms of CPU and 16 MiB per check and releases the GIL: off the event loop, so one sign-in never
 # holds up every other request; two at a time bounds the memory a flood of sign-ins can take.
 _PASSWORD_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dimnb-scrypt")
@@ -131,7 +141,7 @@ class DimnbIdentityProvider(IdentityProvider):
         self.clear_login_cookie(handler)
 
     def locked_message(self, login: str) -> str | None:
-        wait = GUARD.locked_for(login)
+        wait = guard().locked_for(login)
         if wait <= 0:
             return None
         minutes = max(1, math.ceil(wait / 60))
@@ -144,14 +154,14 @@ class DimnbIdentityProvider(IdentityProvider):
         address = str(handler.request.remote_ip)
         if not login or len(login) > 64 or len(password) > 1024:
             await _password_matches("x", None)  # same cost either way
-            GUARD.failed(login[:64], address)
+            guard().failed(login[:64], address)
             return None
         row = _active_user(login)
         if not await _password_matches(password, row["password_hash"] if row else None):
-            GUARD.failed(login, address)
+            guard().failed(login, address)
             self.log.warning("dimnb: failed login for %r from %s", login, address)
             return None
-        GUARD.succeeded(login)
+        guard().succeeded(login)
         return User(username=row["login"], name=row["name"], display_name=row["name"])
 
 
@@ -181,7 +191,7 @@ class DimnbLoginHandler(LoginFormHandler):
     @allow_unauthenticated
     async def post(self) -> None:
         provider: DimnbIdentityProvider = self.identity_provider  # type: ignore[assignment]
-        delay = GUARD.delay_for(str(self.request.remote_ip))
+        delay = guard().delay_for(str(self.request.remote_ip))
         if delay:
             await asyncio.sleep(delay)  # a noisy address waits; it locks no account
         login = self.get_argument("username", default="").strip()[:64]

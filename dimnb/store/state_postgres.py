@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Advisory lock keys (any two distinct bigints, shared by every node of one database).
 WRITE_LOCK = 0x64696D6E62_01  # "dimnb" 01: one writing transaction at a time
@@ -134,7 +134,17 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_by_login ON web_sessions(login);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+_V4 = """
+CREATE TABLE sign_in_failures (
+    login TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    locks INTEGER NOT NULL DEFAULT 0,
+    locked_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    last_failure DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 def is_postgres_url(url: str | None) -> bool:

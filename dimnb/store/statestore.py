@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     from dimnb.store.state_postgres import PostgresStateStore
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATE_URL_ENV = "DIMNB_STATE_URL"
 
 _V1 = """
@@ -148,7 +148,19 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_by_login ON web_sessions(login);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+# v4 (dimnb.server.lockout): failed sign-ins per account in the state store, so that with several
+# `dimnb serve` nodes on one state store an account locked through one node is locked on all of them.
+_V4 = """
+CREATE TABLE sign_in_failures (
+    login TEXT PRIMARY KEY,                 -- as typed (known or not: a lock says nothing about existence)
+    failures INTEGER NOT NULL DEFAULT 0,    -- in a row since the last lock
+    locks INTEGER NOT NULL DEFAULT 0,       -- locks so far (each doubles the next)
+    locked_until REAL NOT NULL DEFAULT 0,   -- unix seconds
+    last_failure REAL NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 class StateStore:
