@@ -164,7 +164,7 @@ class Workbench:
         """Write the scoped, filtered Call List to ``path`` as an Excel workbook; returns the number of calls."""
         from dimnb import exports
 
-        return exports.export_calls(self.stores.calls, self.actor, self._resolved(filters, values), path, "xlsx",
+        return exports.export_calls(self.stores.calls, self.actor, self.resolve(filters, **values), path, "xlsx",
                                     sort=sort, descending=descending)
 
     def report(self, name: str, filters: Filters | dict[str, Any] | None = None, *,

@@ -223,7 +223,7 @@ def test_back_and_forward_move_between_views_while_the_audio_plays(browser, serv
         page.evaluate(f"location.hash = '#/call/{second}'")  # as a link in a report would
         _session(page, second)
         page.evaluate("location.hash = '#/report/agents?period=last_7_days'")
-        page.wait_for_selector(".dimnb-report-pane .dimnb-report-placeholder", timeout=30_000)
+        page.wait_for_selector(".dimnb-report-pane .dimnb-report-tab[data-report='agents']", timeout=30_000)
         _advancing(page)
 
         # Back: the second session, then the list with its filters; Forward: the session again

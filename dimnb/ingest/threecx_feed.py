@@ -312,7 +312,8 @@ class BatchLoader:
         try:
             summary = run_units(self.stores, ThreeCX.name, [unit], self._threecx.stage)
         except (DimnbError, duckdb.Error, OSError) as exc:
-            self._failed(f"{len(segments)} segment(s) not loaded: {exc}")
+            names = ", ".join(segment.name for segment in segments)
+            self._failed(f"{len(segments)} segment(s) not loaded ({names}): {exc}")
             return
         by_path = {r.path: r for r in summary.results}
         failed: list[str] = []
