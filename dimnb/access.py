@@ -49,7 +49,7 @@ from dimnb.access_expr import ALWAYS, CALLS, NEVER, RECORDINGS, Expr, ListHas, O
 from dimnb.actions import PLAY_RECORDING, VIEW_AS, VIEW_AUDIT, VIEW_CALLS, Action
 from dimnb.errors import UnknownUser
 from dimnb.sql import Fragment
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -79,10 +79,10 @@ class Actor:
 def load_actor(state: StateStore, login: str, *, at: datetime | None = None) -> Actor:
     """Read a user's grants and *current* groups from the state store. Raises UnknownUser if inactive or absent."""
     now = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    row = users_repo.active_grants(state, login)
+    row = directory_repo.active_grants(state, login)
     if row is None:
         raise UnknownUser(f"no active user with login {login!r}")
-    memberships = users_repo.current_memberships(state, login, now)
+    memberships = directory_repo.current_memberships(state, login, now)
     primary = next((m["group_name"] for m in memberships if m["is_primary"]), None)
     return Actor(
         login=row["login"],

@@ -20,7 +20,7 @@ import pandas as pd
 from dimnb import audit, clock
 from dimnb.errors import DimnbError, InvalidInput, NotFound
 from dimnb.notebook_runner import PACKAGED_NOTEBOOKS
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.callstore import generation_name
 from dimnb.store.stores import Stores
 
@@ -363,11 +363,7 @@ def _memberships(stores: Stores, logins: list[str]) -> dict[str, list[tuple[str,
     out: dict[str, list[tuple[str, bool, str | None, str | None]]] = {login: [] for login in logins}
     if not logins:
         return out
-    marks = ", ".join("?" * len(logins))
-    for row in stores.state.connection().execute(
-        f"SELECT login, group_name, is_primary, valid_from, valid_to FROM memberships WHERE login IN ({marks}) "
-        "ORDER BY login, group_name", logins,
-    ):
+    for row in directory_repo.memberships_of(stores.state, logins):
         out[row["login"]].append((row["group_name"], bool(row["is_primary"]), row["valid_from"], row["valid_to"]))
     return out
 
@@ -439,7 +435,7 @@ def load(
     everything = audit.read_events(stores.state, end=window.end, upto_seq=upto)
     frame = _frame(everything)
     logins = sorted(set(frame["login"].dropna()))
-    names = users_repo.names(stores.state)
+    names = directory_repo.names(stores.state)
     memberships = _memberships(stores, logins)
     held = [_groups_at(memberships.get(login, []), ts) if isinstance(login, str) else (None, "")
             for login, ts in zip(frame["login"], frame["ts_text"])]

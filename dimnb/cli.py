@@ -11,7 +11,7 @@ import click
 from dimnb import access, model
 from dimnb.commands.options import audit_key_option, data_option, print_load_summary, progress_option
 from dimnb.errors import DimnbError
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.stores import Stores
 
 
@@ -73,7 +73,7 @@ def status(data_dir: str) -> None:
         "(SELECT count(*) FROM recordings WHERE state = 'missing'), (SELECT count(*) FROM quarantine), "
         "(SELECT min(start_time) FROM calls), (SELECT max(start_time) FROM calls)"
     )[0]
-    users = users_repo.active_count(stores.state)
+    users = directory_repo.active_count(stores.state)
     click.echo(f"data directory: {stores.data.root}")
     click.echo(f"call store generation: {stores.calls.current_generation()}")
     click.echo(f"calls: {counts[0]} ({counts[5]} .. {counts[6]})")
@@ -117,7 +117,7 @@ def users() -> None:
 def users_list(data_dir: str) -> None:
     """List users with their scopes."""
     stores = _open(data_dir)
-    rows = users_repo.listing(stores.state)
+    rows = directory_repo.listing(stores.state)
     click.echo(f"{'login':<12} {'name':<24} {'report scope':<14} {'playback':<14} {'roles':<14} password")
     for r in rows:
         flag = "" if r["active"] else " (inactive)"

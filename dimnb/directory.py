@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dimnb import model
 from dimnb.errors import DirectoryError, UnknownUser
 from dimnb.passwords import check_password_rule, hash_password
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.statestore import StateStore
 
 _LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -325,31 +325,21 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
     directory = read_directory_file(path)
     warnings = validate(directory)
     with state.transaction() as con:
-        present = users_repo.logins(con)
-        for name, description in directory.groups.items():
-            con.execute(
-                "INSERT INTO groups(name, description, active) VALUES (?, ?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET description = excluded.description, active = 1",
-                (name, description),
-            )
-        placeholders = ",".join("?" * len(directory.groups)) or "''"
-        con.execute(f"UPDATE groups SET active = 0 WHERE name NOT IN ({placeholders})", tuple(directory.groups))
-        con.execute("DELETE FROM extensions")
-        con.execute("DELETE FROM memberships")
+        present = directory_repo.logins(con)
+        directory_repo.replace_groups(con, directory.groups)
         for user in directory.users.values():
-            users_repo.upsert(con, login=user.login, name=user.name, email=user.email,
-                              report_scope=user.report_scope, playback=user.playback, roles=",".join(user.roles),
-                              timezone=user.timezone, active=user.active)
-            con.executemany(
-                "INSERT INTO extensions(extension, login, valid_from, valid_to) VALUES (?, ?, ?, ?)",
-                [(e.extension, user.login, e.period.start, e.period.end) for e in user.extensions],
-            )
-            con.executemany(
-                "INSERT INTO memberships(login, group_name, is_primary, valid_from, valid_to) VALUES (?, ?, ?, ?, ?)",
-                [(user.login, m.group, int(m.primary), m.period.start, m.period.end) for m in user.memberships],
-            )
+            directory_repo.upsert(con, login=user.login, name=user.name, email=user.email,
+                                  report_scope=user.report_scope, playback=user.playback, roles=",".join(user.roles),
+                                  timezone=user.timezone, active=user.active)
+        directory_repo.replace_assignments(
+            con,
+            extensions=[(e.extension, u.login, e.period.start, e.period.end)
+                        for u in directory.users.values() for e in u.extensions],
+            memberships=[(u.login, m.group, int(m.primary), m.period.start, m.period.end)
+                         for u in directory.users.values() for m in u.memberships],
+        )
         gone = sorted(present - set(directory.users))
-        users_repo.deactivate(con, gone)
+        directory_repo.deactivate(con, gone)
         summary = ImportSummary(
             users=len(directory.users),
             groups=len(directory.groups),
@@ -358,10 +348,7 @@ def import_directory(state: StateStore, path: Path) -> ImportSummary:
             deactivated=gone,
             warnings=warnings,
         )
-        con.execute(
-            "INSERT INTO directory_imports(file, sha256, summary) VALUES (?, ?, ?)",
-            (str(path), hashlib.sha256(raw).hexdigest(), "; ".join(summary.lines())),
-        )
+        directory_repo.record_import(con, str(path), hashlib.sha256(raw).hexdigest(), "; ".join(summary.lines()))
     return summary
 
 
@@ -370,7 +357,7 @@ def set_password(state: StateStore, login: str, password: str) -> None:
         check_password_rule(password)
     except ValueError as exc:
         raise DirectoryError(str(exc)) from exc
-    if not users_repo.set_password_hash(state, login, hash_password(password)):
+    if not directory_repo.set_password_hash(state, login, hash_password(password)):
         raise UnknownUser(f"no user with login {login!r}")
 
 
@@ -379,19 +366,15 @@ def set_grants(state: StateStore, login: str, *, playback: str | None = None, re
         raise DirectoryError(f"playback must be one of {', '.join(model.PLAYBACK_GRANTS)}")
     if report_scope is not None and report_scope not in model.REPORT_SCOPES:
         raise DirectoryError(f"report scope must be one of {', '.join(model.REPORT_SCOPES)}")
-    if not users_repo.set_grants(state, login, playback=playback, report_scope=report_scope):
+    if not directory_repo.set_grants(state, login, playback=playback, report_scope=report_scope):
         raise UnknownUser(f"no user with login {login!r}")
 
 
 def extension_history(state: StateStore) -> list[tuple[str, str, str | None, str | None]]:
     """(extension, login, valid_from, valid_to) for every assignment ever made."""
-    return [tuple(r) for r in state.connection().execute(
-        "SELECT extension, login, valid_from, valid_to FROM extensions ORDER BY extension, valid_from"
-    )]
+    return [tuple(r) for r in directory_repo.extension_history(state)]
 
 
 def primary_group_history(state: StateStore) -> list[tuple[str, str, str | None, str | None]]:
     """(login, group, valid_from, valid_to) for every primary membership ever held."""
-    return [tuple(r) for r in state.connection().execute(
-        "SELECT login, group_name, valid_from, valid_to FROM memberships WHERE is_primary = 1 ORDER BY login, valid_from"
-    )]
+    return [tuple(r) for r in directory_repo.primary_group_history(state)]

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from dimnb.errors import DimnbError
 from dimnb.fsutil import fsync_path, replaced_atomically, unlink_quietly
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.callstore import generation_number
 from dimnb.store.stores import Stores
 
@@ -76,13 +76,7 @@ _TABLES: dict[str, _Table] = {
 }
 _PERIOD = "c.start_time >= $p_start AND c.start_time < $p_end"
 # The state store's directory history, without credentials.
-_DIRECTORY: dict[str, str] = {
-    "users": users_repo.EXPORT_STATEMENT,
-    "groups": "SELECT name, description, active FROM groups ORDER BY name",
-    "extensions": "SELECT extension, login, valid_from, valid_to FROM extensions ORDER BY extension, valid_from",
-    "memberships": "SELECT login, group_name, is_primary, valid_from, valid_to FROM memberships "
-                   "ORDER BY login, group_name, valid_from",
-}
+_DIRECTORY: dict[str, str] = directory_repo.EXPORT_STATEMENTS
 
 
 class ExportFailed(DimnbError):

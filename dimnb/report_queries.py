@@ -33,7 +33,7 @@ from dimnb.errors import InvalidInput
 from dimnb.filters import Filters
 from dimnb.sql import Fragment
 from dimnb.store.callstore import CallStore
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.statestore import StateStore
 from dimnb.store.stores import Stores
 
@@ -342,7 +342,7 @@ def _names(state: StateStore | None) -> dict[str, str]:
     """Every user's name by login (the Agent summary shows them; a call's participants may have left since)."""
     if state is None:
         return {}
-    return users_repo.names(state)
+    return directory_repo.names(state)
 
 
 def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:

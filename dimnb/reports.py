@@ -25,7 +25,7 @@ from dimnb.actions import EXPORT_CALLS, PLAY_RECORDING, VIEW_CALLS
 from dimnb.errors import InvalidInput, NotFound
 from dimnb.filters import SORTABLE, Filters, Party, split_party
 from dimnb.sql import Fragment
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -111,14 +111,12 @@ class CallRows:
 
 
 def active_groups(state: StateStore) -> list[str]:
-    return [r[0] for r in state.connection().execute("SELECT name FROM groups WHERE active = 1 ORDER BY name")]
+    return directory_repo.active_group_names(state)
 
 
 def check_group(state: StateStore, name: str) -> str:
     """The group's name as the directory spells it; InvalidInput naming ``group`` if it is unknown or gone."""
-    row = state.connection().execute(
-        "SELECT name, active FROM groups WHERE lower(name) = lower(?) ORDER BY active DESC, name LIMIT 1", (name,)
-    ).fetchone()
+    row = directory_repo.group_any_case(state, name)
     if row is None:
         raise InvalidInput(f"group: there is no group {name!r}", field="group")
     if not row["active"]:
@@ -129,7 +127,7 @@ def check_group(state: StateStore, name: str) -> str:
 
 def _user(state: StateStore, login: str) -> str | None:
     """The login if it names an active user, None if no user has it; InvalidInput if that user left."""
-    row = users_repo.by_login_any_case(state, login)
+    row = directory_repo.by_login_any_case(state, login)
     if row is None:
         return None
     if not row["active"]:

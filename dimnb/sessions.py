@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dimnb import access, model
 from dimnb.actions import PLAY_RECORDING, VIEW_CALLS
 from dimnb.datadir import DataDir
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.callstore import CallStore
 from dimnb.store.statestore import StateStore
 
@@ -560,7 +560,7 @@ def _events(segments: tuple[Segment, ...], conferences: tuple[Conference, ...]) 
 
 
 def _user_names(state: StateStore, logins: set[str]) -> dict[str, str]:
-    return users_repo.names(state, logins)
+    return directory_repo.names(state, logins)
 
 
 # ---------------------------------------------------------------------------------------------- files

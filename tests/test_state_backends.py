@@ -196,19 +196,31 @@ def test_one_call_store_writer_across_nodes(postgres_cluster, tmp_path: Path,  #
         pass
 
 
-def test_the_users_table_is_read_and_written_in_one_module_only() -> None:
-    """users_repo is the table's one home (both back ends run what it says); spark.py reads the Parquet export.
+def test_each_state_table_is_read_and_written_in_one_module_only() -> None:
+    """Every state-store table has one home module (both back ends run what it says).
 
-    Other tables' statements may join users for a name or a flag; none reads or changes the table itself.
+    Other tables' statements may JOIN a directory table for a name or a flag; none reads or changes it
+    otherwise. spark.py reads the Parquet export's copy of the directory, not the state store.
     """
     import re
 
+    from dimnb.store import statestore
+
     package = Path(__file__).resolve().parent.parent / "dimnb"
-    statement = re.compile(r"\b(FROM|INTO|UPDATE)\s+users\b", re.IGNORECASE)
-    allowed = {package / "store" / "users_repo.py", package / "spark.py"}
-    elsewhere = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
-                       if path not in allowed and statement.search(path.read_text()))
-    assert elsewhere == []
+    directory_tables = ("users", "groups", "extensions", "memberships", "directory_imports")
+    homes = {**{table: {"store/directory_repo.py"} for table in directory_tables},
+             "saved_filters": {"saved_filters.py"}, "audit_events": {"audit.py"}, "play_tokens": {"audit.py"},
+             "web_sessions": {"server/login_sessions.py"}, "sign_in_failures": {"server/lockout.py"}}
+    created = set(re.findall(r"CREATE TABLE (\w+)", "".join(statestore.MIGRATIONS.values())))
+    assert created <= set(homes), f"a new state table needs a home here: {sorted(created - set(homes))}"
+    sources = {str(path.relative_to(package)): path.read_text() for path in package.rglob("*.py")
+               if path.parts[-2:] != ("store", "statestore.py") and path.name != "state_postgres.py"}
+    found = {}
+    for table in created:
+        statement = re.compile(rf"\b(FROM|INTO|UPDATE)\s+{table}\b", re.IGNORECASE)
+        found[table] = {name for name, text in sources.items() if statement.search(text)} - {"spark.py"}
+    assert found == {table: homes[table] for table in created}
+
 
 
 def test_an_account_locked_through_one_node_is_locked_on_every_node(state_stores: Stores) -> None:

@@ -28,17 +28,15 @@ from __future__ import annotations
 
 import duckdb
 
+from dimnb.store import directory_repo
 from dimnb.store.statestore import StateStore
 
 
 def snapshot_directory(con: duckdb.DuckDBPyConnection, state: StateStore) -> None:
     """Replace the call store's copy of the directory history with the state store's."""
-    db = state.connection()
     copies = {
-        "dir_extensions": db.execute("SELECT extension, login, valid_from, valid_to FROM extensions").fetchall(),
-        "dir_primary_groups": db.execute(
-            "SELECT login, group_name, valid_from, valid_to FROM memberships WHERE is_primary = 1"
-        ).fetchall(),
+        "dir_extensions": directory_repo.extension_history(state),
+        "dir_primary_groups": directory_repo.primary_group_history(state),
     }
     for table, rows in copies.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE _dir_copy AS SELECT * FROM {table} LIMIT 0")

@@ -34,7 +34,7 @@ from dimnb.passwords import verify_password
 from dimnb.server import login_sessions, pages
 from dimnb.server.context import server_stores
 from dimnb.server.lockout import LoginGuard, StoredAccounts
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 
 COOKIE_NAME = "dimnb-session"
 WRONG = "Wrong username or password."
@@ -66,7 +66,7 @@ def configure_sessions(*, idle_seconds: float, lifetime_seconds: float) -> None:
 
 
 def _active_user(login: str) -> Any:
-    return users_repo.active_account(server_stores().state, login)
+    return directory_repo.active_account(server_stores().state, login)
 
 
 def session_token(handler: web.RequestHandler) -> str | None:

@@ -14,7 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from dimnb.store import users_repo
+from dimnb.store import directory_repo
 from dimnb.store.statestore import StateStore
 
 
@@ -39,7 +39,7 @@ def open_session(state: StateStore, login: str, *, client: str | None, policy: S
     now = time.time() if now is None else now
     token = secrets.token_urlsafe(32)
     with state.transaction() as con:
-        changed = users_repo.password_changed_at(con, login)
+        changed = directory_repo.password_changed_at(con, login)
         con.execute(
             "INSERT INTO web_sessions (token_hash, login, created_at, last_seen, password_changed_at, client) "
             "VALUES (?, ?, ?, ?, ?, ?)",

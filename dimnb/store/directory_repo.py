@@ -1,9 +1,12 @@
-"""The users table's one home: every statement that reads or changes a user row goes through here.
+"""The directory tables' one home: every statement that reads or changes users, groups, extensions or
+memberships goes through here.
 
 Callers (access, reports, sessions, the audit report, the sign-in handler,
-the CLI) ask for what they need by name; the SQL is written once, in the
-spelling both state-store back ends run (``dimnb.store.state_postgres``
-translates it for PostgreSQL).
+the directory import, tagging, the Parquet export, the CLI) ask for what they
+need by name; the SQL is written once, in the spelling both state-store back
+ends run (``dimnb.store.state_postgres`` translates it for PostgreSQL). The
+other state tables have one home each too (saved_filters, audit,
+login_sessions, lockout): tests/test_state_backends.py keeps it so.
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from typing import Any
 from dimnb.store.statestore import StateStore
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-# The users as ``dimnb export parquet`` writes them: no credentials.
-EXPORT_STATEMENT = "SELECT login, name, report_scope, playback, roles, timezone, active FROM users ORDER BY login"
+# The directory as ``dimnb export parquet`` writes it (no credentials), table by table.
+EXPORT_STATEMENTS: dict[str, str] = {
+    "users": "SELECT login, name, report_scope, playback, roles, timezone, active FROM users ORDER BY login",
+    "groups": "SELECT name, description, active FROM groups ORDER BY name",
+    "extensions": "SELECT extension, login, valid_from, valid_to FROM extensions ORDER BY extension, valid_from",
+    "memberships": "SELECT login, group_name, is_primary, valid_from, valid_to FROM memberships "
+                   "ORDER BY login, group_name, valid_from",
+}
 
 
 def active_count(state: StateStore) -> int:
@@ -118,7 +127,71 @@ def upsert(con: Any, *, login: str, name: str, email: str | None, report_scope: 
     )
 
 
+def replace_groups(con: Any, groups: dict[str, str | None]) -> None:
+    """The directory file's groups become the active ones; groups it no longer names stay, inactive."""
+    for name, description in groups.items():
+        con.execute("INSERT INTO groups(name, description, active) VALUES (?, ?, 1) "
+                    "ON CONFLICT(name) DO UPDATE SET description = excluded.description, active = 1",
+                    (name, description))
+    placeholders = ",".join("?" * len(groups)) or "''"
+    con.execute(f"UPDATE groups SET active = 0 WHERE name NOT IN ({placeholders})", tuple(groups))
+
+
+def replace_assignments(con: Any, *, extensions: list[tuple[Any, ...]], memberships: list[tuple[Any, ...]]) -> None:
+    """Every (extension, login, from, to) and (login, group, primary, from, to): the whole history, replaced."""
+    con.execute("DELETE FROM extensions")
+    con.execute("DELETE FROM memberships")
+    if extensions:
+        con.executemany("INSERT INTO extensions(extension, login, valid_from, valid_to) VALUES (?, ?, ?, ?)",
+                        extensions)
+    if memberships:
+        con.executemany("INSERT INTO memberships(login, group_name, is_primary, valid_from, valid_to) "
+                        "VALUES (?, ?, ?, ?, ?)", memberships)
+
+
+def record_import(con: Any, file: str, sha256: str, summary: str) -> None:
+    con.execute("INSERT INTO directory_imports(file, sha256, summary) VALUES (?, ?, ?)", (file, sha256, summary))
+
+
 def deactivate(con: Any, logins: Iterable[str]) -> None:
     """Users the directory no longer lists: kept (their calls and audit events name them), inactive."""
     for login in logins:
         con.execute(f"UPDATE users SET active = 0, updated_at = {_NOW} WHERE login = ?", (login,))
+
+
+# ---------------------------------------------------------------------------- groups, extensions, memberships
+
+
+def active_group_names(state: StateStore) -> list[str]:
+    return [r[0] for r in state.connection().execute("SELECT name FROM groups WHERE active = 1 ORDER BY name")]
+
+
+def group_any_case(state: StateStore, name: str) -> Any:
+    """(name, active) of the group spelled ``name`` in any case (an active one first), or None."""
+    return state.connection().execute(
+        "SELECT name, active FROM groups WHERE lower(name) = lower(?) ORDER BY active DESC, name LIMIT 1", (name,)
+    ).fetchone()
+
+
+def extension_history(state: StateStore) -> list[Any]:
+    """Every (extension, login, valid_from, valid_to), as the call store's copy of the directory takes it."""
+    return state.connection().execute(
+        "SELECT extension, login, valid_from, valid_to FROM extensions ORDER BY extension, valid_from").fetchall()
+
+
+def primary_group_history(state: StateStore) -> list[Any]:
+    """Every (login, group_name, valid_from, valid_to) of a primary membership."""
+    return state.connection().execute(
+        "SELECT login, group_name, valid_from, valid_to FROM memberships WHERE is_primary = 1 "
+        "ORDER BY login, valid_from").fetchall()
+
+
+def memberships_of(state: StateStore, logins: list[str]) -> list[Any]:
+    """(login, group_name, is_primary, valid_from, valid_to) of ``logins``, by login and group."""
+    if not logins:
+        return []
+    marks = ", ".join("?" * len(logins))
+    return state.connection().execute(
+        f"SELECT login, group_name, is_primary, valid_from, valid_to FROM memberships WHERE login IN ({marks}) "
+        "ORDER BY login, group_name", logins,
+    ).fetchall()
