@@ -35,7 +35,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env(demo: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_DATA": str(demo), "DIMNB_NOW": FIXED_NOW}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIMNB_DATA": str(demo), "DIMNB_NOW": FIXED_NOW}
+    env.pop("DIMNB_USER", None)  # an administrator's command line, not a dashboard kernel
+    return env
 
 
 def test_the_demo_trail_is_seeded_once_and_verifies(demo: Path) -> None:

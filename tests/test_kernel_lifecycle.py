@@ -105,7 +105,8 @@ def test_limits_defaults_and_the_memory_cap() -> None:
 
 def test_a_kernel_is_adopted_once_and_the_statement_is_a_literal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kernel_side.USER_ENV == USER_ENV
-    monkeypatch.delenv(USER_ENV, raising=False)
+    monkeypatch.setenv(USER_ENV, "")  # recorded, so what adopt() sets is undone after the test
+    monkeypatch.delenv(USER_ENV)
     statement = kernel_side.adopt_statement("o'brien\"); import os #")
     exec(statement, {})  # noqa: S102  (the statement the server sends: one call with one string literal)
     assert os.environ[USER_ENV] == "o'brien\"); import os #"

@@ -68,6 +68,7 @@ function render({ model, el: host }) {
   const period = el("select", "dimnb-input dimnb-f-period");
   const start = input("dimnb-f-start", "datetime-local");
   const end = input("dimnb-f-end", "datetime-local");
+  const edited = new Set(); // controls changed since the form was last sent
   const timezone = el("select", "dimnb-input dimnb-f-timezone");
   const direction = el("select", "dimnb-input dimnb-f-direction");
   const outcome = el("select", "dimnb-input dimnb-f-outcome");
@@ -188,12 +189,13 @@ function render({ model, el: host }) {
 
   // ---- the form, as the kernel last accepted it
   function fillForm() {
-    // The kernel's normalised values; the control the user is in keeps what they are typing.
+    // The kernel's normalised values; the control the user is in keeps what they are typing, and so does
+    // one they changed after the form was last sent (a slow reply to an earlier change must not undo it).
     const f = model.get("form") || {};
     const o = model.get("options") || {};
     const focused = root.contains(document.activeElement) ? document.activeElement : null;
     const set = (node, fn) => {
-      if (node !== focused) fn();
+      if (node !== focused && !edited.has(node)) fn();
     };
     set(period, () => (period.value = f.period || ""));
     set(start, () => (start.value = f.start || ""));
@@ -237,9 +239,13 @@ function render({ model, el: host }) {
   }
 
   function apply() {
+    edited.clear(); // what the user changed goes with this form
     model.send({ type: "apply", form: readForm() });
   }
 
+  for (const node of [period, start, end, timezone, direction, outcome, group, party, minD, maxD, withRec]) {
+    node.addEventListener("input", () => edited.add(node));
+  }
   period.addEventListener("change", () => {
     if (period.value === "") start.value = end.value = "";
     syncDates();
@@ -263,7 +269,10 @@ function render({ model, el: host }) {
       }
     });
   }
-  reset.addEventListener("click", () => model.send({ type: "reset" }));
+  reset.addEventListener("click", () => {
+    edited.clear(); // the reset form replaces everything
+    model.send({ type: "reset" });
+  });
 
   // ---- saved filters
   let mode = null; // "save_as" | "update" | "delete"
@@ -329,6 +338,7 @@ function render({ model, el: host }) {
 
   picker.addEventListener("change", () => {
     closeEditor();
+    edited.clear(); // so does a saved filter
     model.send({ type: "load_saved", id: picker.value === "" ? null : Number(picker.value) });
   });
   saveBtn.addEventListener("click", () => model.send({ type: "save" }));
