@@ -131,25 +131,32 @@ def _number_sql(column: str) -> str:
 def _agents(actor: access.Actor, where: Fragment, names: dict[str, str]) -> Fragment:
     play = access.scope_sql(actor, PLAY_RECORDING)
     unanswered = ", ".join(f"'{o}'" for o in UNANSWERED)
+    # Names join the 1 row per user after the aggregation: joined before it (one row per call and user),
+    # DuckDB took 23 s at 1M calls instead of 0.1 s.
     sql = f"""
-        SELECT u.login AS "user", coalesce(any_value(n.name), '') AS name,
-               count(*) AS calls,
-               count(*) FILTER (WHERE c.direction = 'inbound') AS inbound,
-               count(*) FILTER (WHERE c.direction = 'outbound') AS outbound,
-               count(*) FILTER (WHERE c.direction = 'internal') AS internal,
-               count(*) FILTER (WHERE c.outcome = 'answered') AS answered,
-               count(*) FILTER (WHERE c.outcome IN ({unanswered})) AS missed,
-               round(coalesce(sum(c.talk_seconds) FILTER (WHERE c.outcome = 'answered'), 0), 1) AS talk_seconds,
-               round(avg(c.talk_seconds) FILTER (WHERE c.outcome = 'answered'), 1) AS avg_talk_seconds,
-               round(avg(c.ring_seconds) FILTER (WHERE c.outcome = 'answered'), 1) AS avg_ring_seconds,
-               count(*) FILTER (WHERE ({play.sql}) AND c.recordings_available > 0) AS recorded,
-               round(100.0 * count(*) FILTER (WHERE ({play.sql}) AND c.recordings_available > 0) / count(*), 1)
-                   AS recorded_pct
-        FROM calls c CROSS JOIN unnest(c.participant_logins) AS u(login)
-        LEFT JOIN (SELECT unnest(CAST($r_logins AS VARCHAR[])) AS login,
-                          unnest(CAST($r_names AS VARCHAR[])) AS name) n ON n.login = u.login
-        WHERE {where.sql}
-        GROUP BY u.login
+        WITH per_user AS (
+            SELECT u.login AS "user",
+                   count(*) AS calls,
+                   count(*) FILTER (WHERE c.direction = 'inbound') AS inbound,
+                   count(*) FILTER (WHERE c.direction = 'outbound') AS outbound,
+                   count(*) FILTER (WHERE c.direction = 'internal') AS internal,
+                   count(*) FILTER (WHERE c.outcome = 'answered') AS answered,
+                   count(*) FILTER (WHERE c.outcome IN ({unanswered})) AS missed,
+                   round(coalesce(sum(c.talk_seconds) FILTER (WHERE c.outcome = 'answered'), 0), 1) AS talk_seconds,
+                   round(avg(c.talk_seconds) FILTER (WHERE c.outcome = 'answered'), 1) AS avg_talk_seconds,
+                   round(avg(c.ring_seconds) FILTER (WHERE c.outcome = 'answered'), 1) AS avg_ring_seconds,
+                   count(*) FILTER (WHERE ({play.sql}) AND c.recordings_available > 0) AS recorded,
+                   round(100.0 * count(*) FILTER (WHERE ({play.sql}) AND c.recordings_available > 0) / count(*), 1)
+                       AS recorded_pct
+            FROM calls c CROSS JOIN unnest(c.participant_logins) AS u(login)
+            WHERE {where.sql}
+            GROUP BY u.login
+        ),
+        names AS (
+            SELECT unnest(CAST($r_logins AS VARCHAR[])) AS login, unnest(CAST($r_names AS VARCHAR[])) AS name
+        )
+        SELECT p."user", coalesce(n.name, '') AS name, p.* EXCLUDE ("user")
+        FROM per_user p LEFT JOIN names n ON n.login = p."user"
         ORDER BY calls DESC, "user"
     """
     return Fragment(sql, {**where.params, **play.params, "r_logins": list(names), "r_names": list(names.values())})
@@ -178,6 +185,14 @@ def _groups(where: Fragment, opts: ReportOptions) -> Fragment:
     return Fragment(sql, params)
 
 
+# (moment, call id) as one orderable number: microseconds since the epoch above 64 bits, the id below.
+_AFTER_EVERY_ID = str(2**63 - 1)  # the key just after every call at that moment
+
+
+def _moment_key(moment: str, call_id: str) -> str:
+    return f"(CAST(epoch_us({moment}) AS HUGEINT) * {2**64} + {call_id})"
+
+
 def _missed(actor: access.Actor, where: Fragment, opts: ReportOptions, now: datetime | None) -> Fragment:
     view = access.scope_sql(actor, VIEW_CALLS)
     start, end = opts.filters.bounds(now)
@@ -193,34 +208,36 @@ def _missed(actor: access.Actor, where: Fragment, opts: ReportOptions, now: date
     sql = f"""
         WITH missed AS (
             SELECT c.call_id, c.start_time, c.from_party AS caller, c.from_name AS caller_name, c.outcome,
-                   c.ring_seconds, {reports.GROUPS_SQL} AS groups, {_number_sql('c.from_party')} AS number
+                   c.ring_seconds, {reports.GROUPS_SQL} AS groups, {_number_sql('c.from_party')} AS number,
+                   {_moment_key('c.start_time', _AFTER_EVERY_ID)} AS after_key
             FROM calls c
             WHERE {where.sql} AND c.direction = 'inbound' AND c.outcome IN ({unanswered})
         ),
         later AS (
+            -- the external number of each later call: whom an outbound call rang, who rang in
             SELECT c.call_id, c.start_time, c.direction, c.outcome,
                    coalesce(c.from_name, c.from_ext, c.from_party) AS caller_label,
-                   {_number_sql('c.to_party')} AS to_number, {_number_sql('c.from_party')} AS from_number
+                   CASE WHEN c.direction = 'outbound' THEN {_number_sql('c.to_party')}
+                        ELSE {_number_sql('c.from_party')} END AS number,
+                   {_moment_key('c.start_time', 'c.call_id')} AS at_key
             FROM calls c
             WHERE ({view.sql}) AND c.direction IN ('inbound', 'outbound') {later_bounds}
         ),
-        matches AS (
-            SELECT m.call_id AS missed_id, l.*
-            FROM missed m JOIN later l
-              ON l.start_time > m.start_time AND l.start_time <= m.start_time + to_seconds($r_window)
-             AND ((l.direction = 'outbound' AND l.to_number = m.number)
-                  OR (l.direction = 'inbound' AND l.from_number = m.number))
-            WHERE m.number <> ''
-        ),
+        -- For each missed call, the first later call with its number: an ASOF join (one sorted pass per side;
+        -- a join on the number and the window paired every missed call with every call of a frequent
+        -- number: 1.9 s at 1M calls). Its one inequality is on (moment, call id) as one key: strictly
+        -- after the missed call's moment, the lower call id first among calls at the same moment.
+        back_calls AS (SELECT call_id, start_time, number, caller_label, at_key FROM later WHERE direction = 'outbound'),
+        again_calls AS (SELECT call_id, start_time, number, outcome, at_key FROM later WHERE direction = 'inbound'),
         back AS (
-            SELECT missed_id, arg_min(call_id, (start_time, call_id)) AS call_id, min(start_time) AS at,
-                   arg_min(caller_label, (start_time, call_id)) AS by
-            FROM matches WHERE direction = 'outbound' GROUP BY missed_id
+            SELECT m.call_id AS missed_id, b.call_id, b.start_time AS at, b.caller_label AS by
+            FROM missed m ASOF JOIN back_calls b ON m.number = b.number AND m.after_key < b.at_key
+            WHERE m.number <> '' AND b.start_time <= m.start_time + to_seconds($r_window)
         ),
         again AS (
-            SELECT missed_id, arg_min(call_id, (start_time, call_id)) AS call_id, min(start_time) AS at,
-                   arg_min(outcome, (start_time, call_id)) AS outcome
-            FROM matches WHERE direction = 'inbound' GROUP BY missed_id
+            SELECT m.call_id AS missed_id, a.call_id, a.start_time AS at, a.outcome
+            FROM missed m ASOF JOIN again_calls a ON m.number = a.number AND m.after_key < a.at_key
+            WHERE m.number <> '' AND a.start_time <= m.start_time + to_seconds($r_window)
         )
         SELECT m.call_id, m.start_time, m.caller, m.caller_name, m.outcome, round(m.ring_seconds, 1) AS ring_seconds,
                m.groups,
