@@ -26,6 +26,18 @@ def require_chromium() -> str:
 
 
 # The docked player's <audio> element, as page JavaScript.
+@pytest.fixture(scope="module")
+def chromium():  # type: ignore[no-untyped-def]
+    """One headless Chromium for a test module (Debian's, never a downloaded one)."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 AUDIO = "document.querySelector('audio.dimnb-audio')"
 
 

@@ -20,7 +20,7 @@ from dimnb import access, audit, sessions
 from dimnb.demo import tonecode
 from dimnb.store.stores import Stores
 from dimnb.workbench import Workbench
-from browser import AUDIO, CHROMIUM_ARGS, check_mute_and_volume, check_pause_and_resume, require_chromium
+from browser import AUDIO, check_mute_and_volume, check_pause_and_resume, chromium  # noqa: F401 - chromium: fixture
 from server_fixtures import Server, demo_data, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,14 +29,8 @@ SHOTS = os.environ.get("DIMNB_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):  # type: ignore[no-untyped-def]
+    return chromium
 
 
 def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from browser import AUDIO, CHROMIUM_ARGS, require_chromium
+from browser import AUDIO, chromium  # noqa: F401 - chromium: fixture
 from server_fixtures import Server, demo_data, server  # noqa: F401  (fixtures)
 
 from dimnb import audit, clock, sessions
@@ -162,14 +162,8 @@ def test_the_demo_pins_its_last_day_as_today(demo_data: Path, monkeypatch: pytes
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):  # type: ignore[no-untyped-def]
+    return chromium
 
 
 def _sign_in(browser, server: Server, login: str):  # type: ignore[no-untyped-def]
