@@ -192,7 +192,7 @@ def bench_other_reports(data_dir: Path, rounds: int) -> list[dict[str, Any]]:
             resolved = reports.resolve(stores.calls, opts.filters, state=stores.state)
             built = report_queries.statement(stores.calls, actor, name, resolved, opts, state=stores.state)
             t2 = time.perf_counter()
-            rows = bare.execute(built.sql, built.params).fetchall()
+            rows = bare.execute(built.sql, built.params).df()  # a DataFrame, as wb.report returns
             t3 = time.perf_counter()
             assert len(rows) == len(frame), label
             if i >= 1:
