@@ -206,14 +206,14 @@ def _missed(actor: access.Actor, where: Fragment, opts: ReportOptions, now: date
         params["r_hi"] = end + window
     unanswered = ", ".join(f"'{o}'" for o in UNANSWERED)
     sql = f"""
-        WITH missed AS (
+        WITH missed AS MATERIALIZED (  -- read three times below: computed once
             SELECT c.call_id, c.start_time, c.from_party AS caller, c.from_name AS caller_name, c.outcome,
                    c.ring_seconds, {reports.GROUPS_SQL} AS groups, {_number_sql('c.from_party')} AS number,
                    {_moment_key('c.start_time', _AFTER_EVERY_ID)} AS after_key
             FROM calls c
             WHERE {where.sql} AND c.direction = 'inbound' AND c.outcome IN ({unanswered})
         ),
-        later AS (
+        later AS MATERIALIZED (
             -- the external number of each later call: whom an outbound call rang, who rang in
             SELECT c.call_id, c.start_time, c.direction, c.outcome,
                    coalesce(c.from_name, c.from_ext, c.from_party) AS caller_label,
