@@ -235,13 +235,19 @@ def bench_exports(data_dir: Path) -> list[dict[str, Any]]:
             f"TO '{scratch}/bare.csv' (HEADER)", scope.params).fetchone()[0])
         all_s, all_rows = best(lambda: bare.execute(f"COPY calls TO '{scratch}/all.csv' (HEADER)").fetchone()[0])
         csv_s, csv_rows = best(lambda: wb.export_csv(Path(scratch) / "calls.csv", timezone="Europe/London"))
-        xlsx_s, xlsx_rows = best(lambda: wb.export_xlsx(Path(scratch) / "calls.xlsx", timezone="Europe/London"))
-        assert bare_rows == csv_rows == xlsx_rows
-        sizes = {f: (Path(scratch) / f).stat().st_size / 1e6 for f in ("bare.csv", "calls.csv", "calls.xlsx")}
-        out = [{"label": "bare COPY, same rows", "rows": bare_rows, "s": bare_s, "mb": sizes["bare.csv"]},
+        assert bare_rows == csv_rows
+        out = [{"label": "bare COPY, same rows", "rows": bare_rows, "s": bare_s,
+                "mb": (Path(scratch) / "bare.csv").stat().st_size / 1e6},
                {"label": "bare COPY, all calls", "rows": all_rows, "s": all_s, "mb": None},
-               {"label": "export CSV", "rows": csv_rows, "s": csv_s, "mb": sizes["calls.csv"]},
-               {"label": "export XLSX", "rows": xlsx_rows, "s": xlsx_s, "mb": sizes["calls.xlsx"]}]
+               {"label": "export CSV", "rows": csv_rows, "s": csv_s,
+                "mb": (Path(scratch) / "calls.csv").stat().st_size / 1e6}]
+        if bare_rows + 1 <= exports.XLSX_MAX_ROWS:  # past Excel's sheet limit the export refuses, as it should
+            xlsx_s, xlsx_rows = best(lambda: wb.export_xlsx(Path(scratch) / "calls.xlsx", timezone="Europe/London"))
+            assert xlsx_rows == bare_rows
+            out.append({"label": "export XLSX", "rows": xlsx_rows, "s": xlsx_s,
+                        "mb": (Path(scratch) / "calls.xlsx").stat().st_size / 1e6})
+        else:
+            print(f"export XLSX: not measured, {bare_rows:,} rows are more than an XLSX sheet holds", file=sys.stderr)
     bare.close()
     stores.close()
     return out
@@ -260,7 +266,8 @@ def other_reports_main(data_dir: Path, calls: int, rounds: int) -> None:
         size = f"{r['mb']:.0f} MB" if r["mb"] is not None else ""
         print(f"{r['label']:<22} {r['rows']:>9,} rows {r['s']:>6.2f}s {size:>7}   {r['s'] / base:>4.2f}x same-rows COPY")
     worst = max(r["s"] / base for r in exported[2:])
-    print(f"export_ratio_to_bare_copy (worst of CSV, XLSX): {worst:.2f} (target <= {EXPORT_TARGET_RATIO})")
+    measured = " and ".join(r["label"].removeprefix("export ") for r in exported[2:])
+    print(f"export_ratio_to_bare_copy (worst of {measured}): {worst:.2f} (target <= {EXPORT_TARGET_RATIO})")
 
 
 def main() -> None:
