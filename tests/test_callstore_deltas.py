@@ -139,16 +139,39 @@ def test_readers_see_old_or_new_never_a_torn_store_while_appends_publish(delta_s
     assert held.execute("SELECT count(*) FROM calls").fetchone() == held_before
 
 
-def test_a_big_delta_is_compacted_into_a_new_base(delta_stores: Stores, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_grown_delta_is_due_and_the_nightly_job_compacts_it(delta_stores: Stores, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from dimnb.cli import main
+
+    load_3cx(delta_stores, [batch_file(tmp_path, 0)])
+    old_base = (delta_stores.calls.directory / delta_stores.calls.current_name()).stat().st_ino
+    assert not delta_stores.calls.compaction_due()  # a small delta: below COMPACT_MIN_BYTES
+    monkeypatch.setattr(callstore, "COMPACT_MIN_BYTES", 0)
+    load_3cx(delta_stores, [batch_file(tmp_path, 1)])
+    current = delta_stores.calls.directory / delta_stores.calls.current_name()
+    # the append does not copy the base: the compaction waits for the nightly job
+    assert wal_path(current).exists() and current.stat().st_ino == old_base and delta_stores.calls.compaction_due()
+    done = CliRunner().invoke(main, ["archive", "--data", str(delta_stores.data.root), "--no-progress"])
+    assert done.exit_code == 0, done.output
+    assert "call store compacted into a new base" in done.output
+    current = delta_stores.calls.directory / delta_stores.calls.current_name()
+    assert not wal_path(current).exists() and current.stat().st_ino != old_base
+    assert consistency(delta_stores.calls) == (delta_stores.calls.current_generation(), 2 * BATCH, 2 * BATCH)
+    assert delta_stores.calls.compact() is False and not delta_stores.calls.compaction_due()  # nothing left
+
+
+def test_a_delta_nobody_compacted_is_compacted_by_the_write_that_grows_it_too_far(
+        delta_stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     load_3cx(delta_stores, [batch_file(tmp_path, 0)])
     old_base = (delta_stores.calls.directory / delta_stores.calls.current_name()).stat().st_ino
     monkeypatch.setattr(callstore, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(callstore, "COMPACT_NOW_SHARE", 0.0)
     load_3cx(delta_stores, [batch_file(tmp_path, 1)])
     current = delta_stores.calls.directory / delta_stores.calls.current_name()
     assert not wal_path(current).exists() and current.stat().st_ino != old_base
     assert consistency(delta_stores.calls) == (delta_stores.calls.current_generation(), 2 * BATCH, 2 * BATCH)
-    assert delta_stores.calls.compact() is False  # nothing left to fold
 
 
 def test_a_delta_writer_that_would_change_the_base_publishes_nothing(delta_stores: Stores) -> None:

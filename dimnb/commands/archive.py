@@ -29,7 +29,8 @@ def archive(data_dir: str, source: str | None, before: str | None, dry_run: bool
     """Copy pending 3CX recordings into the archive store, verify them, then make them playable.
 
     Idempotent and safe to interrupt: run it again after a crash. Exits 1 if any recording failed
-    (it stays pending) or if another run is in progress.
+    (it stays pending) or if another run is in progress. Last, it folds the call store's grown delta
+    into a new base when one is due (docs/architecture.md), so the day's appends never wait for that copy.
     """
     from dimnb import archive as archive_job
     from dimnb.store.stores import Stores
@@ -46,5 +47,7 @@ def archive(data_dir: str, source: str | None, before: str | None, dry_run: bool
     )
     for line in summary.lines():
         click.echo(line)
+    if not dry_run and stores.calls.compact_if_due():
+        click.echo(f"call store compacted into a new base (generation {stores.calls.current_generation()})")
     if not summary.ok:
         raise SystemExit(1)

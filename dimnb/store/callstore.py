@@ -55,10 +55,14 @@ DEFAULT_GRACE_SECONDS = 600.0
 # A load of a million CDRs must stay within 1 GiB: DuckDB spills what does not fit (measured by bench/ingest.py).
 WRITER_MEMORY_LIMIT = os.environ.get("DIMNB_WRITER_MEMORY", "600MB")
 # Below this base size a writer copies the whole file and checkpoints (cheaper than a delta); above, it
-# writes a delta. A delta grown past COMPACT_SHARE of its base (and COMPACT_MIN_BYTES) is compacted.
+# writes a delta. A delta grown past COMPACT_SHARE of its base (and COMPACT_MIN_BYTES) is due for compaction,
+# which the nightly archive job does (``compact_if_due``): a compaction copies the whole base, so it stays out
+# of the appends. Only a delta past COMPACT_NOW_SHARE (nobody ran the job) is compacted by the write itself,
+# to bound what every reader replays when it opens the generation.
 DELTA_ABOVE_BYTES = 64 << 20
 COMPACT_MIN_BYTES = 32 << 20
 COMPACT_SHARE = 0.02
+COMPACT_NOW_SHARE = 0.25
 # What keeps a delta writer off the shared base: no checkpoint (by size, by commit size, on close) and no
 # optimistic writes (large appends written into the database file before commit).
 _DELTA_CONFIG: dict[str, Any] = {
@@ -249,7 +253,7 @@ class CallStore:
                 unlink_quietly(work)
             self._sync(target)
             self._publish(target.name)
-            if delta and self._needs_compaction(target):
+            if delta and self._needs_compaction(target, COMPACT_NOW_SHARE):
                 self._compact(target)
             self.cleanup()
         finally:
@@ -327,9 +331,19 @@ class CallStore:
             fsync_path(wal_path(target))
         fsync_path(self.directory)
 
-    def _needs_compaction(self, target: Path) -> bool:
+    @staticmethod
+    def _needs_compaction(target: Path, share: float) -> bool:
         wal = _size(wal_path(target))
-        return wal > max(COMPACT_MIN_BYTES, COMPACT_SHARE * _size(target))
+        return wal > max(COMPACT_MIN_BYTES, share * _size(target))
+
+    def compaction_due(self) -> bool:
+        """Whether the current generation's delta has grown past COMPACT_SHARE of its base."""
+        current = self.current_name()
+        return current is not None and self._needs_compaction(self.directory / current, COMPACT_SHARE)
+
+    def compact_if_due(self, *, timeout: float = 600.0) -> bool:
+        """``compact()`` when ``compaction_due()``: what the nightly archive job runs last. Whether it compacted."""
+        return self.compaction_due() and self.compact(timeout=timeout)
 
     def _compact(self, source: Path) -> None:
         """Publish the same content as one checkpointed file: the new base (the old one goes with its last link)."""
