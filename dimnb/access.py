@@ -249,15 +249,18 @@ def _facts(cur: duckdb.DuckDBPyConnection, actor: Actor, call_id: int) -> _Facts
     row = cur.execute(
         f"""
         SELECT ({view.sql}) AS in_view, ({play.sql}) AS in_play,
-               (SELECT max(u.via) FROM call_users u WHERE u.call_id = $why_call_id AND u.login = $why_login) AS via,
-               c.group_tags
+               list_contains(c.participant_logins, $why_login) AS took_part, c.group_tags
         FROM calls c WHERE c.call_id = $why_call_id
         """,
         {**view.params, **play.params, "why_login": actor.login, "why_call_id": call_id},
     ).fetchone()
     if row is None:
         return None
-    return _Facts(bool(row[0]), bool(row[1]), row[2], tuple(row[3] or ()))
+    via = None
+    if row[2]:  # how: asked only of a participant (call_users is read by call, in call order)
+        via = cur.execute("SELECT max(via) FROM call_users WHERE call_id = $id AND login = $login",
+                          {"id": call_id, "login": actor.login}).fetchone()[0]
+    return _Facts(bool(row[0]), bool(row[1]), via, tuple(row[3] or ()))
 
 
 def _took_part(cur: duckdb.DuckDBPyConnection, actor: Actor, call_id: int, via: str) -> Reason:

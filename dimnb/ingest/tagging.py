@@ -80,6 +80,7 @@ FROM (
         AND (d.valid_to IS NULL OR c.start_time < d.valid_to)
 )
 GROUP BY call_id, login
+ORDER BY call_id, login   -- stored in call order: a lookup by call reads one row group, not the table
 """
 
 _DERIVE_TAGS = """
@@ -91,6 +92,7 @@ JOIN dir_primary_groups g ON g.login = u.login
     AND (g.valid_from IS NULL OR g.valid_from <= c.start_time)
     AND (g.valid_to IS NULL OR c.start_time < g.valid_to)
 WHERE u.call_id IN ({ids})
+ORDER BY u.call_id, g.group_name   -- in call order, as call_users
 """
 
 _MEMBER_LOGINS = """
