@@ -16,9 +16,11 @@ const current = () => decoded(location.hash.replace(/^#/, ""));
 function render({ model, el }) {
   el.style.display = "none";
   let lastSent = null;
+  let inFlight = false; // a navigate the kernel has not answered yet: its fragment is not the page's yet
 
   function send(fragment) {
     lastSent = fragment;
+    inFlight = true;
     model.send({ type: "navigate", fragment });
   }
 
@@ -33,7 +35,9 @@ function render({ model, el }) {
 
   function onAddress() {
     const fragment = location.hash.replace(/^#/, "");
-    if (decoded(fragment) === decoded(model.get("fragment") || "")) return;
+    // Back to what the kernel shows: nothing to do, unless an answer is still on its way (it would be
+    // for the address just left, and must not be the last word).
+    if (!inFlight && decoded(fragment) === decoded(model.get("fragment") || "")) return;
     if (fragment === lastSent) return; // popstate and hashchange both fire for one edited address
     send(fragment);
   }
@@ -44,10 +48,16 @@ function render({ model, el }) {
   };
   window.addEventListener("popstate", onPop);
   window.addEventListener("hashchange", onAddress);
-  const onChange = () => follow();
+  const onChange = () => {
+    inFlight = false;
+    follow();
+  };
   model.on("change:fragment", onChange);
   const onMessage = (msg) => {
-    if (msg && msg.type === "follow") follow(!!msg.replace);
+    if (msg && msg.type === "follow") {
+      inFlight = false;
+      follow(!!msg.replace);
+    }
   };
   model.on("msg:custom", onMessage);
 
