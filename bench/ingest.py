@@ -45,10 +45,27 @@ from dimnb.ingest.asterisk import CDR_CSV_LAYOUTS  # noqa: E402
 from dimnb.ingest.threecx_legacy import FIELDS  # noqa: E402
 
 
+CHUNK_ROWS = 1_000_000  # rows generated at once: numpy's fixed-width strings take GBs past a few million
+
+
 def write_legacy_csv(path: Path, rows: int, seed: int = 1) -> None:
-    """A realistic legacy export: inbound/outbound/internal, transfers, unanswered and failed calls."""
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2026-01-01T08:00:00Z") + pd.to_timedelta(np.sort(rng.integers(0, 90 * 86400, rows)), "s")
+    """A realistic legacy export: inbound/outbound/internal, transfers, unanswered and failed calls.
+
+    Written in chunks of CHUNK_ROWS (each its own slice of the 90 days, so the file stays in time order);
+    up to one chunk the file is what one draw gives, as before.
+    """
+    chunks = max(1, -(-rows // CHUNK_ROWS))
+    span = 90 * 86400
+    path.unlink(missing_ok=True)
+    for i in range(chunks):
+        first, n = i * CHUNK_ROWS, min(CHUNK_ROWS, rows - i * CHUNK_ROWS)
+        rng = np.random.default_rng(seed if chunks == 1 else (seed, i))
+        low, high = span * i // chunks, span * (i + 1) // chunks
+        _write_legacy_chunk(path, rng, first, n, low, high)
+
+
+def _write_legacy_chunk(path: Path, rng: np.random.Generator, first: int, rows: int, low: int, high: int) -> None:
+    start = pd.Timestamp("2026-01-01T08:00:00Z") + pd.to_timedelta(np.sort(rng.integers(low, high, rows)), "s")
     ring = rng.integers(0, 25, rows)
     talk = rng.lognormal(4.0, 1.0, rows).astype(int).clip(1, 7200)
     answered = rng.random(rows) < 0.8
@@ -68,8 +85,8 @@ def write_legacy_csv(path: Path, rows: int, seed: int = 1) -> None:
     chain = np.where(transfers >= 2, np.char.add(np.char.add(chain, ",Ext."), ext_a), chain)
     chain = np.char.add(chain, ",")
     frame = pd.DataFrame({
-        "historyid": np.char.add("Call ", np.arange(rows).astype(str)),
-        "callid": np.char.add("00000000BENCH", np.arange(rows).astype(str)),
+        "historyid": np.char.add("Call ", np.arange(first, first + rows).astype(str)),
+        "callid": np.char.add("00000000BENCH", np.arange(first, first + rows).astype(str)),
         "duration": "",
         "time_start": start.strftime(fmt),
         "time_answered": np.where(answered, pd.DatetimeIndex(answer_time).strftime(fmt), ""),
@@ -88,7 +105,7 @@ def write_legacy_csv(path: Path, rows: int, seed: int = 1) -> None:
         "final_type": np.where(kind == 1, "External", "Internal"),
         "from_dispname": "", "to_dispname": "", "final_dispname": "", "missed_queue_calls": "",
     }, columns=list(FIELDS))
-    frame.to_csv(path, header=False, index=False)
+    frame.to_csv(path, header=False, index=False, mode="a")
 
 
 def write_asterisk_csv(path: Path, rows: int, seed: int = 11) -> int:
