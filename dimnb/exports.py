@@ -177,8 +177,7 @@ def _write_xlsx(cur: duckdb.DuckDBPyConnection, query: Fragment, columns: list[t
                     {**query.params, **_zone_param(row_xml, zone)})
         rows = int(cur.fetchone()[0])
         if rows + 1 > XLSX_MAX_ROWS:
-            raise InvalidInput(f"format: {rows:,} rows do not fit in an XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most);"
-                               " export CSV, or narrow the filters", field="format")
+            raise InvalidInput(_too_many_for_xlsx(f"{rows:,} rows"), field="format")
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
             book.writestr("[Content_Types].xml", _CONTENT_TYPES)
             book.writestr("_rels/.rels", _ROOT_RELS)
@@ -191,6 +190,11 @@ def _write_xlsx(cur: duckdb.DuckDBPyConnection, query: Fragment, columns: list[t
                 shutil.copyfileobj(rows_in, out, 1 << 20)
                 out.write(b"</sheetData></worksheet>")
     return rows
+
+
+def _too_many_for_xlsx(how_many: str) -> str:
+    return (f"format: {how_many} do not fit in an XLSX sheet ({XLSX_MAX_ROWS - 1:,} at most); export CSV, "
+            "or narrow the filters")
 
 
 def _path_literal(path: Path) -> str:
@@ -250,6 +254,10 @@ def export_calls(calls: CallStore, actor: access.Actor, resolved: reports.Resolv
     """The scoped, filtered Call List as CSV or XLSX (the columns and labels of the list); returns the calls written."""
     if not access.allowed(actor, EXPORT_CALLS):
         raise NotFound("nothing to export")
+    if fmt == "xlsx":  # refused before writing, not after: past a million rows the XML alone is gigabytes
+        fits = XLSX_MAX_ROWS - 1
+        if reports.count_calls_upto(calls, actor, resolved, cap=fits, now=now).capped:
+            raise InvalidInput(_too_many_for_xlsx(f"more than {fits:,} calls"), field="format")
     query = call_list_query(actor, resolved, sort=sort, descending=descending, now=now)
     return export_query(calls.cursor(), query, path, fmt, zone=resolved.filters.timezone,
                         labels=reports.COLUMN_LABELS, columns=reports.COLUMNS, sheet="Calls")

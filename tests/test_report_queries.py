@@ -294,6 +294,21 @@ def test_the_call_list_exports_to_csv_and_xlsx_equal_to_its_dataframe(data_dir: 
         assert not list(tmp_path.glob("*.partial"))
 
 
+def test_a_call_list_too_long_for_an_xlsx_sheet_is_refused_before_anything_is_written(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dimnb import exports
+    from dimnb.errors import InvalidInput
+
+    wb = Workbench(Stores.open(str(data_dir)), "bob")
+    total = wb.count()
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", total)  # one row (the header) short of fitting
+    with pytest.raises(InvalidInput, match=f"more than {total - 1:,} calls do not fit in an XLSX sheet"):
+        wb.export_xlsx(tmp_path / "calls.xlsx")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", total + 1)
+    assert wb.export_xlsx(tmp_path / "calls.xlsx") == total
+
+
 # ------------------------------------------------------------------------------------------ the report view (widget)
 
 
