@@ -358,7 +358,9 @@ def test_each_report_renders_drills_down_to_the_call_list_and_exports_while_audi
         # Missed and abandoned: "N missed or abandoned" opens those N calls
         _open_report(page, "missed")
         missed = wb.report("missed")
-        assert page.locator("tr.dimnb-report-row").count() == len(missed)
+        # the tab is marked at once; its rows follow from the kernel
+        page.wait_for_function(f"() => document.querySelectorAll('tr.dimnb-report-row').length === {len(missed)}",
+                               timeout=60_000)
         page.locator("a.dimnb-report-total").click()
         _report_list_total(page, len(missed))
 
