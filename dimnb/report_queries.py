@@ -193,6 +193,12 @@ def _moment_key(moment: str, call_id: str) -> str:
     return f"(CAST(epoch_us({moment}) AS HUGEINT) * {2**64} + {call_id})"
 
 
+def _number_key(column: str) -> str:
+    """A phone number as one integer (digits only, leading zeros dropped): NULL when there are none or more
+    than 19. Integers, not strings: the ASOF joins below partition on it, twice as fast at 1M calls."""
+    return f"TRY_CAST(NULLIF({_number_sql(column)}, '') AS UBIGINT)"
+
+
 def _missed(actor: access.Actor, where: Fragment, opts: ReportOptions, now: datetime | None) -> Fragment:
     view = access.scope_sql(actor, VIEW_CALLS)
     start, end = opts.filters.bounds(now)
@@ -205,47 +211,46 @@ def _missed(actor: access.Actor, where: Fragment, opts: ReportOptions, now: date
         later_bounds += " AND c.start_time <= $r_hi"
         params["r_hi"] = end + window
     unanswered = ", ".join(f"'{o}'" for o in UNANSWERED)
+
+    def later(direction: str, party: str) -> str:
+        # only what the ASOF join sorts: the labels of the few calls it finds are joined afterwards
+        return f"""(SELECT c.call_id, c.start_time, {_number_key(party)} AS number,
+                           {_moment_key('c.start_time', 'c.call_id')} AS at_key
+                    FROM calls c WHERE ({view.sql}) AND c.direction = '{direction}' {later_bounds})"""
+
     sql = f"""
         WITH missed AS MATERIALIZED (  -- read three times below: computed once
             SELECT c.call_id, c.start_time, c.from_party AS caller, c.from_name AS caller_name, c.outcome,
-                   c.ring_seconds, {reports.GROUPS_SQL} AS groups, {_number_sql('c.from_party')} AS number,
+                   c.ring_seconds, {reports.GROUPS_SQL} AS groups, {_number_key('c.from_party')} AS number,
                    {_moment_key('c.start_time', _AFTER_EVERY_ID)} AS after_key
             FROM calls c
             WHERE {where.sql} AND c.direction = 'inbound' AND c.outcome IN ({unanswered})
-        ),
-        later AS MATERIALIZED (
-            -- the external number of each later call: whom an outbound call rang, who rang in
-            SELECT c.call_id, c.start_time, c.direction, c.outcome,
-                   coalesce(c.from_name, c.from_ext, c.from_party) AS caller_label,
-                   CASE WHEN c.direction = 'outbound' THEN {_number_sql('c.to_party')}
-                        ELSE {_number_sql('c.from_party')} END AS number,
-                   {_moment_key('c.start_time', 'c.call_id')} AS at_key
-            FROM calls c
-            WHERE ({view.sql}) AND c.direction IN ('inbound', 'outbound') {later_bounds}
         ),
         -- For each missed call, the first later call with its number: an ASOF join (one sorted pass per side;
         -- a join on the number and the window paired every missed call with every call of a frequent
         -- number: 1.9 s at 1M calls). Its one inequality is on (moment, call id) as one key: strictly
         -- after the missed call's moment, the lower call id first among calls at the same moment.
-        back_calls AS (SELECT call_id, start_time, number, caller_label, at_key FROM later WHERE direction = 'outbound'),
-        again_calls AS (SELECT call_id, start_time, number, outcome, at_key FROM later WHERE direction = 'inbound'),
         back AS (
-            SELECT m.call_id AS missed_id, b.call_id, b.start_time AS at, b.caller_label AS by
-            FROM missed m ASOF JOIN back_calls b ON m.number = b.number AND m.after_key < b.at_key
-            WHERE m.number <> '' AND b.start_time <= m.start_time + to_seconds($r_window)
+            SELECT m.call_id AS missed_id, b.call_id, b.start_time AS at
+            FROM missed m ASOF JOIN {later('outbound', 'c.to_party')} b
+                 ON m.number = b.number AND m.start_time < b.start_time
+            WHERE b.start_time <= m.start_time + to_seconds($r_window)
         ),
         again AS (
-            SELECT m.call_id AS missed_id, a.call_id, a.start_time AS at, a.outcome
-            FROM missed m ASOF JOIN again_calls a ON m.number = a.number AND m.after_key < a.at_key
-            WHERE m.number <> '' AND a.start_time <= m.start_time + to_seconds($r_window)
+            SELECT m.call_id AS missed_id, a.call_id, a.start_time AS at
+            FROM missed m ASOF JOIN {later('inbound', 'c.from_party')} a
+                 ON m.number = a.number AND m.start_time < a.start_time
+            WHERE a.start_time <= m.start_time + to_seconds($r_window)
         )
         SELECT m.call_id, m.start_time, m.caller, m.caller_name, m.outcome, round(m.ring_seconds, 1) AS ring_seconds,
                m.groups,
-               b.call_id IS NOT NULL AS called_back, b.at AS called_back_at, b.by AS called_back_by,
-               b.call_id AS callback_call_id,
+               b.call_id IS NOT NULL AS called_back, b.at AS called_back_at,
+               coalesce(bc.from_name, bc.from_ext, bc.from_party) AS called_back_by, b.call_id AS callback_call_id,
                a.call_id IS NOT NULL AS called_again, a.at AS called_again_at, a.call_id AS called_again_call_id,
-               a.outcome AS called_again_outcome
-        FROM missed m LEFT JOIN back b ON b.missed_id = m.call_id LEFT JOIN again a ON a.missed_id = m.call_id
+               ac.outcome AS called_again_outcome
+        FROM missed m
+             LEFT JOIN back b ON b.missed_id = m.call_id LEFT JOIN calls bc ON bc.call_id = b.call_id
+             LEFT JOIN again a ON a.missed_id = m.call_id LEFT JOIN calls ac ON ac.call_id = a.call_id
         ORDER BY m.start_time DESC, m.call_id DESC
     """
     return Fragment(sql, params)

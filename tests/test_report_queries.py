@@ -345,3 +345,16 @@ def test_the_report_view_shows_drills_opens_and_exports(stores: Stores, ids: dic
 
     assert view.show("nonsense") is None and "report" in view.message
     assert view.show("groups", colour="red") is None and "colour" in view.message
+
+
+def test_a_long_missed_report_sends_the_browser_its_newest_rows_and_counts_them_all(
+        stores: Stores, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from dimnb.widgets import report_view
+
+    monkeypatch.setattr(report_view, "SHOWN_ROWS", 2)
+    view = report_view.ReportView(_wb(stores, "ann"))
+    view.show("missed", start="2026-03-02", end="2026-03-02")
+    assert [r["call_id"] for r in view.rows] == [ids["c7"], ids["c4"]]  # the newest two of three
+    assert view.summary["text"] == "3 missed or abandoned" and "newest 2 below, Export for all" in view.summary["detail"]
+    assert view.open_call(1, "call_id") == ids["c4"] and view.open_call(2, "call_id") is None  # a row never sent
+    assert len(view.frame) == 3 and view.export("csv").decode().count("\n") == 4  # the export has every row
