@@ -358,3 +358,21 @@ def test_a_long_missed_report_sends_the_browser_its_newest_rows_and_counts_them_
     assert view.summary["text"] == "3 missed or abandoned" and "newest 2 below, Export for all" in view.summary["detail"]
     assert view.open_call(1, "call_id") == ids["c4"] and view.open_call(2, "call_id") is None  # a row never sent
     assert len(view.frame) == 3 and view.export("csv").decode().count("\n") == 4  # the export has every row
+
+
+def test_an_xlsx_export_holds_any_text_exactly(tmp_path: Path) -> None:
+    import duckdb
+
+    from dimnb import exports
+    from dimnb.sql import Fragment
+
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    query = Fragment("""SELECT * FROM (VALUES
+        (1, 'Tom & Jerry <Sales>', '  two spaces before', TIMESTAMPTZ '2026-03-02 10:00:00+00', 2.25::DOUBLE, true),
+        (2, 'bell' || chr(7) || 'rings', NULL, NULL, NULL, NULL)) t(id, name, note, started, secs, ok)""", {})
+    assert exports.export_query(con, query, tmp_path / "t.xlsx", "xlsx", zone="Europe/Paris") == 2
+    got = _read_xlsx(tmp_path / "t.xlsx")
+    assert got.to_dict("records") == [
+        {"id": "1", "name": "Tom & Jerry <Sales>", "note": "  two spaces before", "started": "2026-03-02T11:00:00+01:00",
+         "secs": "2.3", "ok": "True"},
+        {"id": "2", "name": "bellrings", "note": "", "started": "", "secs": "", "ok": ""}]  # XML cannot hold a BEL
